@@ -1,0 +1,45 @@
+"""Shared fixtures: where ../shared is, the offline model dir, and an isolated user home per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEWATCH_SHARED", REPO.parent / "shared"))
+DATA = SHARED / "data"
+SHARED_MODELS = SHARED / "models"
+# Converted/built models are written here once and reused across test runs (gitignored).
+BUILD_MODELS = REPO / ".cache" / "models"
+
+
+def need(path: Path) -> Path:
+    """Return `path`, or skip the test with the reason when the shared data/models are not beside the repo."""
+    if not path.exists():
+        pytest.skip(f"{path} is absent: clone facewatch beside its ../shared folder to run this test")
+    return path
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    """../shared/data: real face images and clips."""
+    return need(DATA)
+
+
+@pytest.fixture(scope="session")
+def model_dirs() -> str:
+    """FACEWATCH_MODEL_DIR value for tests: a writable build dir first, then the read-only shared copies."""
+    need(SHARED_MODELS)
+    BUILD_MODELS.mkdir(parents=True, exist_ok=True)
+    return os.pathsep.join([str(BUILD_MODELS), str(SHARED_MODELS)])
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch, request) -> Path:
+    """Point every user dir (config, data, state, cache) at a fresh temp folder, so tests never touch ~."""
+    home = tmp_path_factory.mktemp("fwhome")
+    monkeypatch.setenv("FACEWATCH_HOME", str(home))
+    monkeypatch.delenv("FACEWATCH_CONFIG", raising=False)
+    return home
