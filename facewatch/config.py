@@ -106,6 +106,7 @@ class Trigger:
 
     cooldown_s: float = _rule(ge=0)
     recheck_s: float = _rule(ge=0)
+    retry_s: float = _rule(ge=0)
 
 
 @dataclass(frozen=True)

@@ -131,12 +131,14 @@ def test_one_frame_spike_never_fires():
     assert trigger.confirmed_count == 1 and not trigger.pending
 
 
-def test_flapping_counts_restart_the_timer():
+def test_flickering_new_count_still_fires_after_the_cooldown():
     trigger = CountTrigger(cooldown_s=1.0, recheck_s=0)
     run(trigger, [(0.0, 1), (1.0, 1)])
     check(trigger, [
-        (2.0, 2, None), (2.5, 3, None), (3.0, 2, None), (3.5, 3, None),  # every frame a new pending count
-        (4.0, 3, None), (4.5, 3, "count_change"),  # 3 held from 3.5
+        (2.0, 2, None), (2.5, 3, None),  # unlike the confirmed 1 since t=2.0, however it flickers
+        (3.0, 2, "count_change"),  # held away from 1 for the cooldown: the latest count is confirmed
+        (3.5, 3, None), (4.0, 2, None),  # the confirmed 2 comes back: that change is cancelled
+        (4.5, 3, None), (5.0, 4, None), (5.5, 3, "count_change"),  # pending again since 4.5
     ])
     assert trigger.confirmed_count == 3
 
@@ -170,7 +172,7 @@ def test_recheck_timing():
 def test_recheck_still_runs_while_counts_flap():
     trigger = CountTrigger(cooldown_s=1.0, recheck_s=10.0)
     run(trigger, [(0.0, 1), (1.0, 1)])
-    flapping = [(2.0 + 0.5 * i, 2 + i % 2) for i in range(20)]  # 2, 3, 2, 3, ... from t=2 to t=11.5
+    flapping = [(2.0 + 0.5 * i, 1 + i % 2) for i in range(20)]  # 1, 2, 1, 2, ... from t=2 to t=11.5
     reasons = run(trigger, flapping)
     assert [(t, r) for (t, _), r in zip(flapping, reasons) if r] == [(11.0, "recheck")]
     assert trigger.pending and trigger.confirmed_count == 1
@@ -197,7 +199,7 @@ def test_zero_cooldown_fires_on_the_first_frame():
 
 
 def test_negative_timings_are_rejected():
-    with pytest.raises(ValueError, match="cooldown_s and recheck_s must be >= 0"):
+    with pytest.raises(ValueError, match="cooldown_s, recheck_s and retry_s must be >= 0"):
         CountTrigger(cooldown_s=-1.0, recheck_s=30.0)
 
 

@@ -1,13 +1,14 @@
 """When the expensive face pass runs: a person count that changed and held, a periodic recheck, or a request.
 
 Rules, checked in this order on every update(count, now):
-1. A count unlike the confirmed one starts a pending change; yet another count restarts its timer.
+1. A count unlike the confirmed one starts a pending change; its timer runs while the count stays unlike the
+   confirmed one, even if it varies (a flickering 2/3 after 1 is still a change, and must not starve the pass).
 2. The confirmed count coming back cancels the pending change, so a one-frame spike never fires.
-3. A pending count that has held for >= cooldown_s becomes the confirmed count.
+3. A change pending for >= cooldown_s confirms the latest count.
 4. The first frame is a change from an unknown count (None), so it waits for the cooldown like any change.
 5. Confirming a count > 0 fires "count_change"; confirming 0 ("everyone left") fires nothing.
 6. request(reason) fires on the next update, unless a change is pending (its own pass will serve it) or the
-   last face pass was under cooldown_s ago; an unserved request is dropped, so ask again every frame it holds.
+   last face pass was under retry_s ago; an unserved request is dropped, so ask again every frame it holds.
 7. While the confirmed count is > 0 and recheck_s > 0, "recheck" fires recheck_s after the last face pass.
 Every returned reason means the caller runs a face pass now; the timers count from that moment.
 """
@@ -18,12 +19,17 @@ from __future__ import annotations
 class CountTrigger:
     """State machine over per-frame person counts that says when to run a face pass, and why."""
 
-    def __init__(self, cooldown_s: float, recheck_s: float) -> None:
-        """cooldown_s: how long a new count must hold; recheck_s: face pass period while people stay (0 = off)."""
-        if cooldown_s < 0 or recheck_s < 0:
-            raise ValueError(f"cooldown_s and recheck_s must be >= 0, got {cooldown_s} and {recheck_s}")
+    def __init__(self, cooldown_s: float, recheck_s: float, retry_s: float | None = None) -> None:
+        """cooldown_s: how long a new count must hold; recheck_s: face pass period while people stay (0 = off);
+        retry_s: least time between passes asked for by request() (default cooldown_s)."""
+        retry_s = cooldown_s if retry_s is None else retry_s
+        if cooldown_s < 0 or recheck_s < 0 or retry_s < 0:
+            raise ValueError(
+                f"cooldown_s, recheck_s and retry_s must be >= 0, got {cooldown_s}, {recheck_s} and {retry_s}"
+            )
         self.cooldown_s = cooldown_s
         self.recheck_s = recheck_s
+        self.retry_s = retry_s
         self.confirmed_count: int | None = None
         self._pending_count: int | None = None
         self._pending_since = 0.0
@@ -44,13 +50,15 @@ class CountTrigger:
         requested, self._request = self._request, None
         if count == self.confirmed_count:
             self._pending_count = None
-        elif count != self._pending_count:
-            self._pending_count, self._pending_since = count, now
+        else:
+            if not self.pending:
+                self._pending_since = now
+            self._pending_count = count
         reason = None
         if self.pending and now - self._pending_since >= self.cooldown_s:
             self.confirmed_count, self._pending_count = count, None
             reason = "count_change" if count > 0 else None
-        elif requested and not self.pending and self._since_pass(now) >= self.cooldown_s:
+        elif requested and not self.pending and self._since_pass(now) >= self.retry_s:
             reason = requested
         elif self.confirmed_count and self.recheck_s > 0 and self._since_pass(now) >= self.recheck_s:
             reason = "recheck"
