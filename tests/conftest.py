@@ -43,3 +43,15 @@ def isolated_home(tmp_path_factory, monkeypatch, request) -> Path:
     monkeypatch.setenv("FACEWATCH_HOME", str(home))
     monkeypatch.delenv("FACEWATCH_CONFIG", raising=False)
     return home
+
+
+@pytest.fixture(scope="session")
+def face_pipeline(model_dirs):
+    """The real face pass (MTCNN + FaceNet casia-webface, converted once into .cache/models), shared by tests."""
+    from facewatch.detectors.face import MtcnnFaceDetector
+    from facewatch.embedding import TorchEmbedder
+    from facewatch.identify import FacePipeline
+    from facewatch.models import casia_weights
+
+    weights = casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
+    return FacePipeline(MtcnnFaceDetector(), TorchEmbedder.from_state_dict(weights))
