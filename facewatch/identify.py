@@ -1,0 +1,55 @@
+"""The face pass: MTCNN faces → 160x160 crops → FaceNet embeddings → matcher against the gallery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from facewatch.detectors.base import Face, FaceDetector
+from facewatch.embedding import face_crops
+from facewatch.gallery import Gallery
+from facewatch.matching import Match, Matcher, decide
+
+
+class Embedder(Protocol):
+    """Anything that turns (N,160,160,3) uint8 RGB crops into (N,512) unit-length embeddings."""
+
+    def embed(self, crops: np.ndarray) -> np.ndarray:
+        """Embed a batch of crops."""
+        ...
+
+
+@dataclass(frozen=True)
+class Identified:
+    """A face found by a face pass and who it is (`match.name` None = unknown)."""
+
+    face: Face
+    match: Match
+
+
+class FacePipeline:
+    """Runs the expensive networks, only when the daemon's trigger asks for it."""
+
+    def __init__(self, detector: FaceDetector, embedder: Embedder) -> None:
+        self.detector = detector
+        self.embedder = embedder
+
+    def embed_faces(self, image_rgb: np.ndarray) -> tuple[list[Face], np.ndarray]:
+        """Detect every face of an RGB image and embed each; ([], (0,512)) when there is none."""
+        faces = self.detector.detect(image_rgb)
+        if not faces:
+            return [], np.zeros((0, 512), np.float32)
+        boxes = np.stack([f.box for f in faces])
+        return faces, self.embedder.embed(face_crops(image_rgb, boxes))
+
+    def embeddings_only(self, image_rgb: np.ndarray) -> np.ndarray:
+        """Embeddings of every face of an image: the gallery's view of a reference photo."""
+        return self.embed_faces(image_rgb)[1]
+
+    def identify(self, image_rgb: np.ndarray, gallery: Gallery, matcher: Matcher) -> list[Identified]:
+        """Every face of the image with the gallery identity it matches, or unknown."""
+        faces, embeddings = self.embed_faces(image_rgb)
+        matches = decide(matcher, embeddings, gallery.embeddings, gallery.names)
+        return [Identified(f, m) for f, m in zip(faces, matches)]
