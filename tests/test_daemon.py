@@ -1,0 +1,153 @@
+"""The watch loop end to end on real clips with real models, and its gating with scripted detectors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import DATA, need
+from facewatch.commands.run import build_daemon
+from facewatch.config import load_config
+from facewatch.daemon import Daemon, Loop
+from facewatch.detectors.base import Detection
+from facewatch.events import EventLog
+from facewatch.gallery import Gallery
+from facewatch.matching import CosineMatcher
+from facewatch.tracking.tracks import Tracker
+from facewatch.tracking.trigger import CountTrigger
+
+EXAMPLES = DATA / "face_recognition_examples" / "examples"
+HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
+# Scene cuts of the Hamilton clip (found by frame differencing, checked by eye): Lin-Manuel Miranda on stage in
+# a wide shot, Alex Lacamoire in close-up, Lin-Manuel in a medium shot, then the audience.
+LIN_WIDE, ALEX, LIN_CLOSE, AUDIENCE = range(0, 20), range(20, 82), range(82, 211), range(211, 275)
+
+
+def replay(tmp_path: Path, model_dirs: str, monkeypatch, clip: Path, enroll: dict[str, Path], **cfg) -> tuple:
+    """Run the real daemon over a clip with the given people enrolled; return (final state, events)."""
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
+    gallery = tmp_path / "faces"
+    for name, photo in enroll.items():
+        (gallery / name).mkdir(parents=True)
+        shutil.copy(photo, gallery / name / photo.name)
+    lines = [f"person:\n  model: yolo11n_int8_320.onnx\ngallery:\n  dir: {gallery}\n"]
+    lines += [f"{section}:\n" + "".join(f"  {k}: {v}\n" for k, v in values.items()) for section, values in cfg.items()]
+    (tmp_path / "config.yaml").write_text("".join(lines))
+    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip))
+    final = daemon.run()
+    log = daemon.loop.events.path
+    return final, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, model_dirs, monkeypatch):
+    final, events = replay(tmp_path, model_dirs, monkeypatch, need(HAMILTON),
+                           {"lin-manuel-miranda": EXAMPLES / "lin-manuel-miranda.png"})
+    passes = [e for e in events if e["event"] == "face_pass"]
+    assert final.status == "ended" and final.face_passes == len(passes)
+    # He is named on the frames where he is visible, and nobody else is taken for him.
+    lin = [p for p in passes if p["frame"] in LIN_CLOSE]
+    assert lin and all("lin-manuel-miranda" in p["identities"] for p in lin)
+    others = [p for p in passes if p["frame"] in ALEX or p["frame"] in AUDIENCE]
+    assert others and all(f["name"] == "unknown" for p in others for f in p["faces"])
+    assert all("unknown" in p["identities"] for p in others)
+    # Gated: every pass has a trigger reason, and there are no more passes than triggers allow.
+    reasons = [p["reason"] for p in passes]
+    changes = sum(r == "count_change" for r in reasons)
+    rechecks = sum(r == "recheck" for r in reasons)
+    retries = sum(r == "reverify" for r in reasons)
+    assert len(passes) == changes + rechecks + retries
+    assert set(reasons) <= {"count_change", "recheck", "reverify"}
+    assert len(passes) <= final.frames / 4, (len(passes), final.frames)
+
+
+class ScriptedPersons:
+    """A person detector that returns a scripted number of side-by-side boxes per call."""
+
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = iter(counts)
+
+    def detect(self, frame):
+        n = next(self.counts)
+        return [Detection(np.array([100 * i, 0, 100 * i + 80, 200], np.float32), 0.9) for i in range(n)]
+
+
+class CountingFaces:
+    """A face pipeline stand-in that finds nothing and counts how often it ran."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def identify(self, image, gallery, matcher):
+        self.runs += 1
+        return []
+
+
+class FrameList:
+    """A FrameSource stand-in delivering numbered blank frames at a fixed rate, then the end of the replay."""
+
+    state = "running"
+    target_fps = None
+
+    def __init__(self, n: int, fps: float) -> None:
+        self.packets = iter(range(n))
+        self.fps = fps
+
+    def read(self, timeout):
+        from facewatch.capture import FramePacket
+
+        i = next(self.packets, None)
+        return None if i is None else FramePacket(np.zeros((240, 320, 3), np.uint8), i, i / self.fps)
+
+    def release(self): ...
+    def reopen(self): ...
+    def close(self): ...
+
+
+def scripted_loop(counts: list[int], fps: float = 4.0) -> tuple[Daemon, CountingFaces]:
+    """A daemon over scripted person counts; re-verification retries are off so only count changes fire."""
+    faces = CountingFaces()
+    loop = Loop(source=FrameList(len(counts), fps), person=ScriptedPersons(counts), faces=faces,
+                gallery=Gallery(), matcher=CosineMatcher(0.4), trigger=CountTrigger(1.0, 30.0, retry_s=1000.0),
+                tracker=Tracker(0.3, 0.2, 2.0), events=EventLog(None), fps=fps, active_fps=fps)
+    return Daemon(loop), faces
+
+
+def test_one_frame_spike_does_not_run_the_face_pass():
+    # 1 person confirmed at t=1.0 s (4 fps), then a one-frame spike to 2 at frame 12, then 1 again.
+    daemon, faces = scripted_loop([1] * 12 + [2] + [1] * 12)
+    daemon.run()
+    assert faces.runs == 1  # only the initial count change; the spike never fired
+
+
+def test_a_held_count_change_runs_the_face_pass_once_after_the_cooldown():
+    daemon, faces = scripted_loop([1] * 12 + [2] * 12)
+    seen = []
+    daemon.loop.on_face_pass.append(lambda t, found: seen.append(t))
+    daemon.run()
+    assert seen == [1.0, 4.0]  # the first count confirmed at 1.0 s; 2 people from 3.0 s held until 4.0 s
+
+
+# yolo11n_int8_320 person counts (confidence 0.5) on every frame of video.mp4, a crowd walking toward the camera:
+# the count flickers by one almost every frame (42 raw changes in 105 frames), which the cooldown must absorb.
+VIDEO_COUNTS = [5, 6, 5, 6, 7, 6, 7, 7, 7, 7, 7, 7, 8, 7, 8, 7, 7, 7, 6, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 3, 3, 3, 4, 3, 2, 5, 5, 6, 6, 6, 5, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 5, 6, 5, 5, 5, 5, 5, 5, 4, 4, 5, 4, 5, 5, 5, 3, 4, 3, 4, 4, 4, 4, 4, 5, 6, 5, 5, 4, 5, 5, 4, 5, 5, 5, 4]
+
+
+def test_video_counts_every_frame_and_the_cooldown_absorbs_flicker(tmp_path, model_dirs, monkeypatch):
+    clip = need(DATA / "facenet_pytorch_samples" / "examples" / "video.mp4")
+    counts = []
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
+    (tmp_path / "config.yaml").write_text("person:\n  model: yolo11n_int8_320.onnx\n")
+    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip), fps=25.0)
+    daemon.loop.on_frame.append(lambda frame, tracks, state: counts.append(state.people))
+    passes = []
+    daemon.loop.on_face_pass.append(lambda t, found: passes.append(round(t * 25)))
+    final = daemon.run()
+    assert final.frames == 105 and counts == VIDEO_COUNTS
+    raw_changes = sum(a != b for a, b in zip(counts, counts[1:]))
+    assert raw_changes == 42
+    assert passes[0] == 25  # the first count is confirmed after holding for the 1 s cooldown
+    assert len(passes) <= 4, passes  # 42 raw changes, a handful of face passes
