@@ -57,12 +57,13 @@ def build_daemon(config: Config, source, fps: float | None = None, dry_run: bool
     from facewatch.tracking.trigger import CountTrigger
 
     cam = config.camera
-    person = load_person_detector(config)
-    faces, weights = load_face_pipeline(config)
-    gallery = load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights), weights)
+    # The source opens first: a missing video file fails before seconds of model loading.
     frames = FrameSource(source, target_fps=fps or cam.fps, width=cam.width, height=cam.height,
                          reconnect_initial_s=cam.reconnect_initial_s, reconnect_max_s=cam.reconnect_max_s,
                          stall_timeout_s=cam.stall_timeout_s)
+    person = load_person_detector(config)
+    faces, weights = load_face_pipeline(config)
+    gallery = load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights), weights)
     tr = config.tracking
     loop = Loop(
         source=frames, person=person, faces=faces, gallery=gallery, matcher=load_matcher(config, weights),
