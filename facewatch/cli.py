@@ -17,6 +17,7 @@ COMMANDS = {
     "enroll": ("enroll", "add photos of a person to the gallery, from files or the camera"),
     "list": ("gallery", "list enrolled people and their photos"),
     "remove": ("gallery", "remove an enrolled person and their photos"),
+    "forget": ("forget", "delete all stored biometric data: enrolled photos, gallery caches, event log"),
     "models": ("models", "list, verify or build the model files"),
     "doctor": ("doctor", "check the installation, models, camera and screen lock; print fixes"),
     "autostart": ("autostart", "start facewatch at login: enable, disable or status"),

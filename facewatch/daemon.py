@@ -35,6 +35,7 @@ class State:
     frames: int = 0
     last_event: dict[str, Any] | None = None
     paused_until: float | None = None
+    log_failed: bool = False  # an event could not be written (disk full, no permission): see the warning
 
 
 @dataclass
@@ -135,6 +136,8 @@ class Daemon:
     def step(self, frame: np.ndarray, index: int, t: float) -> None:
         """Process one frame: count people, update tracks, and run the face pass if the trigger says so."""
         lp = self.loop
+        if self.state.status == "camera lost":
+            self._camera_state("running")  # the first frame after a loss: the camera is back, logged once
         start = time.perf_counter()
         persons = lp.person.detect(frame)
         person_ms = (time.perf_counter() - start) * 1000
@@ -152,7 +155,7 @@ class Daemon:
         st = self.state
         self._set(status="watching" if st.status in ("starting", "camera lost") else st.status,
                   people=len(persons), identities=tuple(lp.tracker.identities()), frames=st.frames + 1,
-                  last_event=event or st.last_event)
+                  last_event=event or st.last_event, log_failed=lp.events.failed)
         for callback in lp.on_frame:
             callback(frame, tracks, self.state)
 

@@ -8,9 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from facewatch.paths import open_private_append
+from facewatch.paths import open_private_append, state_dir
 
 log = logging.getLogger("facewatch.events")
+
+
+def events_path() -> Path:
+    """Where `facewatch run` keeps its event log (it names identities): <user state dir>/events.jsonl."""
+    return state_dir() / "events.jsonl"
 
 
 class EventLog:

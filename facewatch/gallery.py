@@ -118,5 +118,9 @@ def load_gallery(root: Path, embed_faces: EmbedFaces, cache_path: Path, model_id
         log.warning("gallery photo skipped: %s", problem)
     if fresh != cached:
         payload = {"version": CACHE_VERSION, "model": model_id, "entries": fresh}
-        write_private(cache_path, json.dumps(payload).encode("utf-8"))
+        try:
+            write_private(cache_path, json.dumps(payload).encode("utf-8"))
+        except OSError as exc:  # disk full, read-only: the old cache stays intact, the next load embeds again
+            log.warning("gallery cache %s not updated (%s); its photos are embedded again at the next start",
+                        cache_path, exc.strerror or exc)
     return gallery

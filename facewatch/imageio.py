@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import cv2
@@ -28,6 +30,9 @@ def read_rgb(path: Path) -> np.ndarray:
         raise ImageError(path, f"cannot be read ({exc.strerror or exc})") from exc
     if raw.size == 0:
         raise ImageError(path, "empty file")
+    too_large = _header_too_large(raw)
+    if too_large:
+        raise ImageError(path, too_large)
     image = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(path, "not a readable image (truncated, corrupt or not an image format)")
@@ -40,6 +45,25 @@ def read_rgb(path: Path) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _header_too_large(raw: np.ndarray) -> str | None:
+    """Refuse an oversized image from its header alone, before decoding (a 442 KB PNG can need 432 MB of pixels).
+
+    Returns the reason, or None when the size is fine or Pillow cannot parse the header (OpenCV then decides).
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(raw)) as header:  # lazy: reads the header, decodes no pixels
+                width, height = header.size
+        except Image.DecompressionBombError:
+            return f"image too large (over {MAX_PIXELS // 1_000_000} megapixels)"
+        except Exception:  # not a format Pillow knows, or a damaged header: OpenCV gets the final word
+            return None
+    return f"image too large ({width}x{height})" if width * height > MAX_PIXELS else None
 
 
 def image_files(folder: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -47,7 +48,9 @@ def cache_dir() -> Path:
 
 def private_dir(path: Path) -> Path:
     """Create `path` (and parents) if needed, user-only (0700) for the directories facewatch creates."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    missing = list(itertools.takewhile(lambda d: not d.exists(), [path, *path.parents]))
+    for directory in reversed(missing):  # mkdir(parents=True) would give the parents the umask's mode (0755)
+        directory.mkdir(mode=0o700, exist_ok=True)
     return path
 
 

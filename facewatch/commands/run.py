@@ -23,10 +23,22 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    """Build the loop from the config, install signal handlers, run until done."""
-    from facewatch.capture import FrameSource, open_error_hint, probe_camera, source_kind
+    """Take the single-instance lock, then watch; a second `run` of the same user exits 1 naming the first's PID."""
+    from facewatch.instance import AlreadyRunning, InstanceLock
 
     config = load_config(args.config)
+    try:
+        with InstanceLock():
+            return _watch(config, args)
+    except AlreadyRunning as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _watch(config: Config, args: argparse.Namespace) -> int:
+    """Build the loop from the config, install signal handlers, run until done."""
+    from facewatch.capture import open_error_hint, probe_camera, source_kind
+
     source = args.source if args.source is not None else (args.camera if args.camera is not None
                                                          else config.camera.source)
     if source_kind(source) == "camera" and not probe_camera(int(source)):
@@ -50,9 +62,8 @@ def build_daemon(config: Config, source, fps: float | None = None, dry_run: bool
     from facewatch.capture import FrameSource
     from facewatch.daemon import Daemon, Loop
     from facewatch.engine import gallery_cache_path, load_face_pipeline, load_matcher, load_person_detector
-    from facewatch.events import EventLog
+    from facewatch.events import EventLog, events_path
     from facewatch.gallery import load_gallery
-    from facewatch.paths import state_dir
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
 
@@ -69,7 +80,7 @@ def build_daemon(config: Config, source, fps: float | None = None, dry_run: bool
         source=frames, person=person, faces=faces, gallery=gallery, matcher=load_matcher(config, weights),
         trigger=CountTrigger(config.trigger.cooldown_s, config.trigger.recheck_s, config.trigger.retry_s),
         tracker=Tracker(tr.match_iou, tr.reverify_iou, tr.max_missed_s),
-        events=EventLog(state_dir() / "events.jsonl" if config.log.events else None),
+        events=EventLog(events_path() if config.log.events else None),
         fps=fps or cam.fps, active_fps=max(cam.active_fps, fps or cam.fps),
     )
     return Daemon(loop)
