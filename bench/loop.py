@@ -48,7 +48,7 @@ def run_once(clip: str, fps: float, person_model: str, gated: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "config.yaml"
         cfg.write_text(f"person:\n  model: {person_model}\nlog:\n  events: false\n")
-        daemon = build_daemon(load_config(cfg), clip, fps=fps)
+        daemon = build_daemon(load_config(cfg), clip, fps=fps, dry_run=True)
     if not gated:
         daemon.loop.trigger = EveryFrame()
     person_ms, face_ms = [], []

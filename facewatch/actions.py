@@ -77,6 +77,10 @@ class Locker(Protocol):
         """One line naming how this locker locks."""
         ...
 
+    def is_locked(self) -> bool | None:
+        """Whether the session is locked now; None when the OS cannot tell."""
+        ...
+
 
 class Notifier(Protocol):
     """Shows a desktop notification (or logs it where the OS offers none)."""
@@ -134,9 +138,15 @@ class LockMethod:
 class ChainLocker:
     """Tries its lock methods in order until one succeeds, so a broken method falls through to the next."""
 
-    def __init__(self, methods: Sequence[LockMethod], hint: str) -> None:
+    def __init__(self, methods: Sequence[LockMethod], hint: str,
+                 probe: Callable[[], "bool | None"] = lambda: None) -> None:
         self.methods = tuple(methods)
         self._hint = hint
+        self._probe = probe
+
+    def is_locked(self) -> bool | None:
+        """Whether the session is locked now, or None where the OS does not say (the daemon then waits a while)."""
+        return self._probe()
 
     def lock(self, reason: str) -> LockResult:
         """Lock with the first method that works; log every failure; never raise."""
@@ -192,6 +202,19 @@ def _loginctl_method(loginctl: str, runner: CommandRunner, env: Mapping[str, str
         return runner([loginctl, "lock-session", session]).error
 
     return LockMethod("loginctl lock-session", attempt)
+
+
+def _logind_locked_probe(loginctl: str | None, runner: CommandRunner, env: Mapping[str, str]):
+    """A probe reading logind's LockedHint of our session (set by GNOME, KDE and most lockers), or None."""
+    session = env.get("XDG_SESSION_ID", "")
+    if not loginctl or not session:
+        return lambda: None
+
+    def probe() -> bool | None:
+        out = runner([loginctl, "show-session", session, "--property=LockedHint", "--value"])
+        return None if out.error else out.output.strip() == "yes"
+
+    return probe
 
 
 def _dbus_lock_command(tool: str, path: str, dest: str, obj: str, iface: str) -> list[str]:
@@ -289,6 +312,7 @@ def find_locker(
         methods = _mac_methods(which, runner, native)
     else:
         methods = _freedesktop_methods(env, which, runner)
+        return ChainLocker(methods, NO_LOCKER_HINT, _logind_locked_probe(which("loginctl"), runner, env))
     return ChainLocker(methods, NO_LOCKER_HINT)
 
 
@@ -420,6 +444,10 @@ class DryRunRecorder:
     def available(self) -> bool:
         """Always: recording cannot be missing."""
         return True
+
+    def is_locked(self) -> bool:
+        """Never: the recorder does not lock, so the daemon goes on watching after a recorded lock."""
+        return False
 
     def lock(self, reason: str) -> LockResult:
         """Record a lock request; the screen stays unlocked."""

@@ -14,6 +14,7 @@ from facewatch import __version__
 # command name → (module in facewatch.commands, one-line help)
 COMMANDS = {
     "run": ("run", "watch the camera (or replay a video) and lock the screen on a stranger"),
+    "tray": ("tray", "run the watcher under a tray icon (what login start runs)"),
     "enroll": ("enroll", "add photos of a person to the gallery, from files or the camera"),
     "list": ("gallery", "list enrolled people and their photos"),
     "remove": ("gallery", "remove an enrolled person and their photos"),

@@ -22,13 +22,14 @@ from facewatch.tracking.trigger import CountTrigger
 from facewatch.tracking.tracks import Track, Tracker
 
 READ_TIMEOUT_S = 1.0
+LOCK_PROBE_S = 2.0  # how often a locked daemon asks the OS whether the session was unlocked
 
 
 @dataclass(frozen=True)
 class State:
     """A snapshot of the daemon for the tray and CLI: status, people in view, who they are, the last event."""
 
-    status: str = "starting"  # starting | watching | paused | camera lost | ended | stopped
+    status: str = "starting"  # starting | watching | paused | locked | camera lost | ended | stopped
     people: int = 0
     identities: tuple[str, ...] = ()
     face_passes: int = 0
@@ -52,6 +53,9 @@ class Loop:
     events: EventLog
     fps: float
     active_fps: float
+    policy: Any = None  # facewatch.policy.PolicyRunner: lock/notify decisions; None = watch only
+    reload_gallery: Callable[[], Gallery] | None = None  # re-reads the gallery after an enrollment
+    locked_wait_s: float = 10.0  # camera kept released this long after a lock when the OS cannot say "unlocked"
     on_face_pass: list[Callable[[float, list[Identified]], None]] = field(default_factory=list)
     on_frame: list[Callable[[np.ndarray, list[Track], State], None]] = field(default_factory=list)
 
@@ -65,6 +69,8 @@ class Daemon:
         self._state = State()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._locked_at = 0.0
+        self._next_probe = 0.0
 
     @property
     def state(self) -> State:
@@ -101,11 +107,48 @@ class Daemon:
             return False
         return True
 
+    def _held(self) -> bool:
+        """True while the screen is locked by us and not yet unlocked: the camera stays free meanwhile."""
+        if self.state.status != "locked":
+            return False
+        now = self.clock()
+        if now < self._next_probe:
+            return True
+        self._next_probe = now + LOCK_PROBE_S
+        locked = self.loop.policy.locker.is_locked()
+        if locked or (locked is None and now - self._locked_at < self.loop.locked_wait_s):
+            return True
+        self._set(status="watching", last_event=self.loop.policy.unlocked(now))
+        return False
+
+    def _apply_policy(self, t: float, identities: list[str], camera_ok: bool, paused: bool,
+                      unknown_since: float | None = None) -> None:
+        """Let the policy decide on this moment; after a real lock, release the camera until the unlock."""
+        policy = self.loop.policy
+        if policy is None:
+            return
+        for event in policy.update(t, identities, camera_ok, paused, unknown_since):
+            self._set(last_event=event)
+            if event["event"] == "lock" and event["ok"] and policy.locker.is_locked() is not False:
+                self._locked_at = self._next_probe = self.clock()
+                self._set(status="locked")
+
     def run(self) -> State:
         """The loop: one screen, every step in its own module. Returns the final state."""
         lp = self.loop
+        try:
+            self._watch()
+        finally:
+            lp.source.close()
+            lp.events.close()
+        return self.state
+
+    def _watch(self) -> None:
+        """Pace, read, step until the source ends or stop() is called."""
+        lp = self.loop
         while not self._stop.is_set():
-            if self._paused():
+            if self._paused() or self._held():
+                self._apply_policy(self.clock(), [], True, True)
                 lp.source.release()
                 self._stop.wait(0.5)
                 continue
@@ -119,13 +162,12 @@ class Daemon:
                 break
             if packet.frame is None:
                 self._camera_state(lp.source.state)
+                if lp.source.state == "camera lost":  # an empty read with no frame due is not "nobody here"
+                    self._apply_policy(packet.t, [], False, False)
                 continue
             self.step(packet.frame, packet.index, packet.t)
         else:
             self._set(status="stopped")
-        lp.source.close()
-        lp.events.close()
-        return self.state
 
     def _camera_state(self, status: str) -> None:
         """Record a camera state change (lost/back) once, not on every empty read."""
@@ -156,6 +198,7 @@ class Daemon:
         self._set(status="watching" if st.status in ("starting", "camera lost") else st.status,
                   people=len(persons), identities=tuple(lp.tracker.identities()), frames=st.frames + 1,
                   last_event=event or st.last_event, log_failed=lp.events.failed)
+        self._apply_policy(t, list(self.state.identities), True, False, lp.tracker.unknown_since())
         for callback in lp.on_frame:
             callback(frame, tracks, self.state)
 

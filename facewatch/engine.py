@@ -31,18 +31,26 @@ def load_person_detector(config: Config):
     return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
 
 
+VGGFACE2_FILE = "20180402-114759-vggface2.pt"  # the name facenet-pytorch caches its download under
+
+
+def vggface2_cached() -> bool:
+    """True when facenet-pytorch's vggface2 download is already in the torch cache (no network needed to load)."""
+    from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
+
+    return (Path(get_torch_home()) / "checkpoints" / VGGFACE2_FILE).is_file()
+
+
 def load_facenet(config: Config) -> FaceNetChoice:
-    """FaceNet per `embedding.weights`; "auto" tries vggface2 and falls back to casia-webface in one line."""
+    """FaceNet per `embedding.weights`. "auto" takes vggface2 only when already downloaded (`facewatch models
+    build` fetches it), so the daemon itself never goes online; otherwise casia-webface, said in one line."""
     from facewatch.embedding import TorchEmbedder
 
     wanted = config.embedding.weights
-    if wanted in ("auto", "vggface2"):
-        try:
-            return FaceNetChoice("vggface2", TorchEmbedder.vggface2())
-        except RuntimeError as exc:
-            if wanted == "vggface2":
-                raise
-            log.info("vggface2 weights unavailable (%s); using casia-webface", str(exc).split(";")[0])
+    if wanted == "vggface2" or (wanted == "auto" and vggface2_cached()):
+        return FaceNetChoice("vggface2", TorchEmbedder.vggface2())
+    if wanted == "auto":
+        log.info("FaceNet: using casia-webface (vggface2 is not downloaded; `facewatch models build` fetches it)")
     return FaceNetChoice("casia-webface", TorchEmbedder.from_state_dict(casia_weights(model_dirs(config))))
 
 

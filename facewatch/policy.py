@@ -3,6 +3,8 @@
 Rules, checked on every update(now, identities, camera_ok, paused), one per processed frame:
 1. An "owner" is any enrolled name; "unknown" (a face that matched nobody) and "unverified" (no face pass yet) are not.
 2. Stranger: an unknown present with no owner on every update for >= unknown_seconds locks; one update without resets.
+   The run starts at `unknown_since` when given: when that person's box first appeared, since identities ride
+   on tracks and no new face evidence arrives between face passes anyway.
 3. Onlooker: an unknown beside an owner for >= unknown_seconds (same continuity): per `onlooker`, notify once per
    episode, lock, or nothing.
 4. Away (away_seconds > 0): no owner for >= away_seconds since an owner was last seen locks ("owner away").
@@ -65,8 +67,12 @@ class LockPolicy:
         self._grace_until = max(self._grace_until, now + self.settings.grace_seconds)
         self._away_since = now
 
-    def update(self, now: float, identities: list[str], camera_ok: bool, paused: bool) -> list[Decision]:
-        """Feed one processed frame: its live tracks' identities (name, "unknown", "unverified"); return decisions."""
+    def update(self, now: float, identities: list[str], camera_ok: bool, paused: bool,
+               unknown_since: float | None = None) -> list[Decision]:
+        """Feed one processed frame: its live tracks' identities (name, "unknown", "unverified"); return decisions.
+
+        unknown_since: when the earliest track now named "unknown" was first seen (rule 2), if known.
+        """
         if paused:
             self._reset()
             self._was_paused = True
@@ -82,8 +88,9 @@ class LockPolicy:
         unknown = UNKNOWN in identities
         if owners:
             self._away_since = now
-        self._stranger_since = _run_start(unknown and not owners, self._stranger_since, now)
-        self._onlooker_since = _run_start(unknown and bool(owners), self._onlooker_since, now)
+        start = now if unknown_since is None else min(now, unknown_since)
+        self._stranger_since = _run_start(unknown and not owners, self._stranger_since, start)
+        self._onlooker_since = _run_start(unknown and bool(owners), self._onlooker_since, start)
         if self._onlooker_since is None:
             self._onlooker_told = False
 
@@ -149,9 +156,11 @@ class PolicyRunner:
         self.notifier = notifier
         self.events = events
 
-    def update(self, now: float, identities: list[str], camera_ok: bool, paused: bool) -> list[dict[str, Any]]:
+    def update(self, now: float, identities: list[str], camera_ok: bool, paused: bool,
+               unknown_since: float | None = None) -> list[dict[str, Any]]:
         """LockPolicy.update, then act on each decision; returns the events written (for State.last_event)."""
-        return [self._apply(d) for d in self.policy.update(now, identities, camera_ok, paused)]
+        decisions = self.policy.update(now, identities, camera_ok, paused, unknown_since)
+        return [self._apply(d) for d in decisions]
 
     def unlocked(self, now: float) -> dict[str, Any]:
         """Tell the policy the session was unlocked (grace period, away clock) and log it."""

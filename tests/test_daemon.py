@@ -37,7 +37,7 @@ def replay(tmp_path: Path, model_dirs: str, monkeypatch, clip: Path, enroll: dic
     lines = [f"person:\n  model: yolo11n_int8_320.onnx\ngallery:\n  dir: {gallery}\n"]
     lines += [f"{section}:\n" + "".join(f"  {k}: {v}\n" for k, v in values.items()) for section, values in cfg.items()]
     (tmp_path / "config.yaml").write_text("".join(lines))
-    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip))
+    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip), dry_run=True)
     final = daemon.run()
     log = daemon.loop.events.path
     return final, [json.loads(line) for line in log.read_text().splitlines()]
@@ -62,6 +62,46 @@ def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, mo
     assert len(passes) == changes + rechecks + retries
     assert set(reasons) <= {"count_change", "recheck", "reverify"}
     assert len(passes) <= final.frames / 4, (len(passes), final.frames)
+
+
+def subclip(src: Path, frames: range, out: Path) -> Path:
+    """Write frames [start, stop) of a clip to a new video (a real segment of it), for replays of one scene."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS)
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frames.start)
+    for _ in frames:
+        ok, frame = cap.read()
+        assert ok
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    return out
+
+
+def test_a_stranger_is_locked_out_within_a_second_of_the_first_unknown_face(tmp_path, model_dirs, monkeypatch):
+    """Only Alex Lacamoire enrolled: Lin-Manuel on stage is a stranger; the dry-run lock follows at once."""
+    final, events = replay(tmp_path, model_dirs, monkeypatch, need(HAMILTON),
+                           {"alex-lacamoire": EXAMPLES / "alex-lacamoire.png"})
+    first_unknown = next(e for e in events if e["event"] == "face_pass"
+                         and any(f["name"] == "unknown" for f in e["faces"]))
+    locks = [e for e in events if e["event"] == "lock"]
+    assert locks and locks[0]["ok"] and locks[0]["method"] == "dry-run"
+    assert 0 <= locks[0]["t"] - first_unknown["t"] <= 1.0
+    assert locks[0]["reason"].startswith("unknown face for ")
+
+
+def test_the_owner_alone_causes_no_lock(tmp_path, model_dirs, monkeypatch):
+    """Lin-Manuel enrolled, replaying only his own scene: he is named and nothing is locked or notified."""
+    clip = subclip(need(HAMILTON), LIN_CLOSE, tmp_path / "lin.mp4")
+    final, events = replay(tmp_path, model_dirs, monkeypatch, clip,
+                           {"lin-manuel-miranda": EXAMPLES / "lin-manuel-miranda.png"})
+    passes = [e for e in events if e["event"] == "face_pass"]
+    assert passes and all(e["identities"] == ["lin-manuel-miranda"] for e in passes)
+    assert [e for e in events if e["event"] in ("lock", "notify")] == []
 
 
 class ScriptedPersons:
@@ -141,7 +181,7 @@ def test_video_counts_every_frame_and_the_cooldown_absorbs_flicker(tmp_path, mod
     counts = []
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
     (tmp_path / "config.yaml").write_text("person:\n  model: yolo11n_int8_320.onnx\n")
-    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip), fps=25.0)
+    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip), fps=25.0, dry_run=True)
     daemon.loop.on_frame.append(lambda frame, tracks, state: counts.append(state.people))
     passes = []
     daemon.loop.on_face_pass.append(lambda t, found: passes.append(round(t * 25)))

@@ -222,7 +222,7 @@ def test_model_deleted_while_running_keeps_the_daemon_and_fails_the_next_start(t
     shutil.copy(SHARED_MODELS / "yolo11n_int8_320.onnx", models)
     # the FaceNet weights stay in the build dir the face_pipeline fixture filled; the YOLO copy is ours to delete
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", os.pathsep.join([str(models), str(BUILD_MODELS)]))
-    daemon = build_daemon(load_config(), str(clip))
+    daemon = build_daemon(load_config(), str(clip), dry_run=True)
     yolo = models / "yolo11n_int8_320.onnx"
     daemon.loop.on_frame.append(lambda frame, tracks, state: state.frames == 3 and yolo.unlink())
     passes_after = []
@@ -232,7 +232,7 @@ def test_model_deleted_while_running_keeps_the_daemon_and_fails_the_next_start(t
     assert final.status == "ended" and final.frames > 20  # "ended": the replay ran to the end of the clip
     assert passes_after  # MTCNN and FaceNet were in memory too
     with pytest.raises(ModelError, match="model file yolo11n_int8_320.onnx not found"):
-        build_daemon(load_config(), str(clip))
+        build_daemon(load_config(), str(clip), dry_run=True)
     assert main(["run", "--source", str(clip)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"facewatch: error: model file yolo11n_int8_320.onnx not found (looked in: {models}, ")

@@ -50,6 +50,18 @@ def test_one_frame_spike_does_not_lock_and_resets_the_timer():
     assert play(script) == []
 
 
+def test_the_stranger_run_counts_from_when_their_track_appeared():
+    policy = LockPolicy(BASE)
+    # The person appeared at 0.0; the face pass named them unknown at 1.0 (after the count cooldown).
+    assert policy.update(0.5, ["unverified"], True, False) == []
+    decisions = policy.update(1.0, STRANGER, True, False, unknown_since=0.0)
+    assert [(d.action, d.reason, d.at) for d in decisions] == [("lock", "unknown face for 1.0 s", 1.0)]
+    # A track that appeared just now gets the full unknown_seconds.
+    fresh = LockPolicy(BASE)
+    assert fresh.update(2.0, STRANGER, True, False, unknown_since=1.75) == []
+    assert [d.at for d in fresh.update(2.75, STRANGER, True, False, unknown_since=1.75)] == [2.75]
+
+
 def test_unknown_seconds_zero_locks_on_the_first_unknown_frame():
     assert play([(0.0, []), (0.5, STRANGER)], unknown_seconds=0) == [("lock", "unknown face for 0.0 s", 0.5)]
 

@@ -14,6 +14,20 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                         help="list: show files; verify: check hashes (exit 1 on a bad one); build: convert weights")
 
 
+def _fetch_vggface2() -> str:
+    """Download facenet-pytorch's vggface2 weights into the torch cache (the one step that needs internet)."""
+    from facewatch.embedding import TorchEmbedder
+    from facewatch.engine import vggface2_cached
+
+    if vggface2_cached():
+        return "already downloaded"
+    try:
+        TorchEmbedder.vggface2()
+    except RuntimeError as exc:
+        return f"not available ({str(exc).split(';')[0]}); casia-webface is used"
+    return "downloaded"
+
+
 def handle(args: argparse.Namespace) -> int:
     """Print the model table, or build what facewatch converts itself."""
     dirs = model_dirs(load_config(args.config))
@@ -22,6 +36,7 @@ def handle(args: argparse.Namespace) -> int:
         print(f"  {d}")
     if args.action == "build":
         print(f"FaceNet casia-webface: {casia_weights(dirs)}")
+        print(f"FaceNet vggface2: {_fetch_vggface2()}")
     bad = 0
     for filename, state, detail in status(dirs):
         print(f"{state:8} {filename:28} {detail}")

@@ -57,13 +57,19 @@ def _watch(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def build_daemon(config: Config, source, fps: float | None = None, dry_run: bool = False):
-    """Load the networks and the gallery and wire them into a Daemon over `source`."""
+def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: bool):
+    """Load the networks and the gallery and wire them into a Daemon over `source`.
+
+    dry_run records lock and notify decisions (in memory and in <state dir>/dry-run.jsonl) instead of acting.
+    """
+    from facewatch.actions import DryRunRecorder, find_locker, find_notifier
     from facewatch.capture import FrameSource
     from facewatch.daemon import Daemon, Loop
     from facewatch.engine import gallery_cache_path, load_face_pipeline, load_matcher, load_person_detector
     from facewatch.events import EventLog, events_path
     from facewatch.gallery import load_gallery
+    from facewatch.paths import state_dir
+    from facewatch.policy import LockPolicy, PolicyRunner
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
 
@@ -74,13 +80,23 @@ def build_daemon(config: Config, source, fps: float | None = None, dry_run: bool
                          stall_timeout_s=cam.stall_timeout_s)
     person = load_person_detector(config)
     faces, weights = load_face_pipeline(config)
-    gallery = load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights), weights)
+    def reload_gallery():
+        """The gallery as it is on disk now (cached embeddings reused)."""
+        return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights), weights)
+
     tr = config.tracking
+    events = EventLog(events_path() if config.log.events else None)
+    if dry_run:
+        locker = notifier = DryRunRecorder(state_dir() / "dry-run.jsonl")
+    else:
+        locker, notifier = find_locker(), find_notifier()
     loop = Loop(
-        source=frames, person=person, faces=faces, gallery=gallery, matcher=load_matcher(config, weights),
+        source=frames, person=person, faces=faces, gallery=reload_gallery(), reload_gallery=reload_gallery,
+        matcher=load_matcher(config, weights),
         trigger=CountTrigger(config.trigger.cooldown_s, config.trigger.recheck_s, config.trigger.retry_s),
         tracker=Tracker(tr.match_iou, tr.reverify_iou, tr.max_missed_s),
-        events=EventLog(events_path() if config.log.events else None),
-        fps=fps or cam.fps, active_fps=max(cam.active_fps, fps or cam.fps),
+        events=events, fps=fps or cam.fps, active_fps=max(cam.active_fps, fps or cam.fps),
+        policy=PolicyRunner(LockPolicy(config.policy), locker, notifier, events),
+        locked_wait_s=config.policy.grace_seconds,
     )
     return Daemon(loop)

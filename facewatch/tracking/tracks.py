@@ -25,6 +25,7 @@ class Track:
     last_seen: float
     box_at_verify: np.ndarray | None = None  # box when `identity` was last set from a face
     verified_at: float | None = None  # time `identity` was last set from a face
+    first_seen: float = 0.0  # when this person's box first appeared
 
 
 class Tracker:
@@ -56,7 +57,7 @@ class Tracker:
         for i, box in enumerate(boxes):
             track = matched.get(i)
             if track is None:
-                track = Track(self._next_id, box, identity=None, score=0.0, last_seen=now)
+                track = Track(self._next_id, box, identity=None, score=0.0, last_seen=now, first_seen=now)
                 self._next_id += 1
                 self._tracks.append(track)
             else:
@@ -84,6 +85,11 @@ class Tracker:
             t.box_at_verify is None or iou_matrix([t.box], [t.box_at_verify])[0, 0] < self.reverify_iou
             for t in self._live
         )
+
+    def unknown_since(self) -> float | None:
+        """When the earliest live track named "unknown" first appeared, or None when nobody live is unknown."""
+        times = [t.first_seen for t in self._live if t.identity == UNKNOWN]
+        return min(times) if times else None
 
     def identities(self) -> list[str]:
         """The live tracks' identities for State and logs: a name, "unknown", or "unverified"."""
