@@ -46,13 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    words = sys.argv[1:] if argv is None else argv
+    if not {"-v", "--verbose"} & set(words):  # OpenCV prints driver warnings for every camera index it probes;
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # it reads this once, when cv2 is first imported
     from facewatch.capture import SourceError
     from facewatch.config import ConfigError
     from facewatch.models import ModelError
 
     args = build_parser().parse_args(argv)
-    if not args.verbose:  # OpenCV prints multi-line driver warnings for every camera index it probes
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
