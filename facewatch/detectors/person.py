@@ -1,15 +1,24 @@
-"""YOLO person detection (torch engine): person boxes in every processed frame, through ultralytics."""
+"""YOLO person detection: person boxes in every processed frame.
+
+Two engines: YoloPersonDetector runs a model through ultralytics (the reference; it imports torch), and
+OnnxPersonDetector runs an ultralytics-exported .onnx directly on ONNX Runtime with ultralytics' letterbox,
+decoding and NMS rewritten in numpy, so the daemon can work without torch. Importing this module imports neither.
+"""
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from facewatch.detectors.base import Detection
 from facewatch.detectors.face import check_image
+from facewatch.detectors.mtcnn_onnx import nms
+from facewatch.embedding import cpu_session
 
 # Privacy: by default ultralytics resolves DNS names at import to decide whether it is online, and when it is, sends
 # usage events to Google Analytics after every predict, checks PyPI for updates and pip-installs missing packages.
@@ -25,6 +34,8 @@ log = logging.getLogger(__name__)
 
 PERSON_CLASS = 0  # COCO class index of "person"
 ASSETS_URL = "https://github.com/ultralytics/assets/releases"
+PAD_VALUE = 114  # grey of ultralytics' letterbox borders
+MAX_DETECTIONS = 300  # ultralytics' max_det
 
 
 class ModelNotFoundError(FileNotFoundError):
@@ -118,3 +129,117 @@ class YoloPersonDetector:
         scores = boxes.conf.cpu().numpy()
         order = np.argsort(-scores, kind="stable")
         return [Detection(box=xyxy[i], score=float(scores[i])) for i in order]
+
+
+_ONNX_HINT = (
+    "use an ultralytics detection export (`yolo export model=yolo11n.pt format=onnx imgsz=320`), "
+    "e.g. yolo11n_int8_320.onnx from facewatch's shared/models"
+)
+
+
+def letterbox(frame: np.ndarray, height: int, width: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
+    """Fit a frame into height x width as ultralytics' LetterBox does: keep the aspect, pad centred with grey 114.
+
+    Returns the padded image, the (x, y) scale from frame to resized pixels and the (left, top) padding.
+    """
+    frame_h, frame_w = frame.shape[:2]
+    ratio = min(height / frame_h, width / frame_w)
+    new_w, new_h = max(round(frame_w * ratio), 1), max(round(frame_h * ratio), 1)
+    if (new_w, new_h) != (frame_w, frame_h):
+        frame = cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    # An odd padding puts the extra pixel at the bottom / right (the -0.1/+0.1 keep Python's round off the .5 tie).
+    pad_w, pad_h = (width - new_w) / 2, (height - new_h) / 2
+    top, bottom, left, right = round(pad_h - 0.1), round(pad_h + 0.1), round(pad_w - 0.1), round(pad_w + 0.1)
+    padded = cv2.copyMakeBorder(frame, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    return padded, (new_w / frame_w, new_h / frame_h), (left, top)
+
+
+def decode_persons(output: np.ndarray, confidence: float, nms_iou: float) -> tuple[np.ndarray, np.ndarray]:
+    """Person boxes (x1, y1, x2, y2 in network-input pixels) and scores from one YOLO output (4 + classes, anchors).
+
+    As ultralytics: each anchor takes its best class; persons scoring above `confidence` go through NMS.
+    """
+    class_scores = output[4:]
+    best = class_scores.argmax(axis=0)
+    scores = class_scores[PERSON_CLASS]
+    keep = (best == PERSON_CLASS) & (scores > confidence)
+    centre, half = output[:2, keep].T, output[2:4, keep].T / 2
+    boxes = np.concatenate([centre - half, centre + half], axis=1)
+    scores = scores[keep]
+    kept = nms(boxes, scores, nms_iou)[:MAX_DETECTIONS]
+    return boxes[kept], scores[kept]
+
+
+def _check_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Raise ValueError when the export's ultralytics metadata says it is not a plain COCO-style detector."""
+    if metadata.get("task", "detect") != "detect":
+        raise ValueError(f"person model {path} is a '{metadata['task']}' model, not a detection one; {_ONNX_HINT}")
+    if metadata.get("end2end") == "True":
+        raise ValueError(f"person model {path} is an end-to-end (NMS-free) export, not supported; {_ONNX_HINT}")
+    try:
+        names = ast.literal_eval(metadata.get("names", "{}"))
+    except (ValueError, SyntaxError):
+        return  # not ultralytics' metadata; the output shape check still applies
+    if isinstance(names, dict) and names and names.get(PERSON_CLASS) != "person":
+        raise ValueError(
+            f"person model {path}: class {PERSON_CLASS} is {names.get(PERSON_CLASS)!r}, not 'person'; "
+            f"use a COCO-trained model"
+        )
+
+
+class OnnxPersonDetector:
+    """ONNX Runtime engine of the person detector: an ultralytics YOLO detection .onnx, no torch or ultralytics.
+
+    Same boxes as YoloPersonDetector on the same file (same letterbox, decoding and NMS). A model with a dynamic
+    input size is run at imgsz x imgsz.
+    """
+
+    def __init__(
+        self,
+        model: Path,
+        confidence: float = 0.5,
+        nms_iou: float = 0.45,
+        threads: int = 1,
+        imgsz: int = 320,
+        memory_arena: bool = False,
+    ) -> None:
+        """Open the model (threads = ONNX Runtime intra-op threads), check it is a YOLO detector, run it once.
+
+        `imgsz` is used only by a model whose input size is dynamic; a fixed-size export runs at its own size.
+        """
+        path = Path(model).expanduser()
+        self.confidence, self.nms_iou = float(confidence), float(nms_iou)
+        self._session = cpu_session(path, "person model", _ONNX_HINT, threads, memory_arena)
+        _check_metadata(path, self._session.get_modelmeta().custom_metadata_map)
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        image = [len(i.shape) == 4 and i.shape[1] == 3 and i.type == "tensor(float)" for i in inputs]
+        # A YOLO head gives (batch, 4 + classes, anchors); an export with NMS built in gives (batch, detections, 6).
+        head = [len(o.shape) == 3 and o.shape[-1] != 6 for o in outputs]
+        if image != [True] or head != [True]:
+            found = f"inputs {[(i.shape, i.type) for i in inputs]}, outputs {[o.shape for o in outputs]}"
+            raise ValueError(f"person model {path} is not a YOLO detection export ({found}); {_ONNX_HINT}")
+        height, width = inputs[0].shape[2:]
+        fixed = isinstance(height, int) and isinstance(width, int)
+        self.imgsz: tuple[int, int] = (height, width) if fixed else (int(imgsz), int(imgsz))
+        self._input = inputs[0].name
+        from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, RuntimeException
+
+        try:
+            self.detect(np.zeros((*self.imgsz, 3), np.uint8))
+        except (Fail, InvalidArgument, RuntimeException) as exc:  # e.g. a dynamic-size export run at another size
+            raise ValueError(
+                f"person model {path} does not run at {self.imgsz[0]}x{self.imgsz[1]} ({str(exc).strip()}); "
+                f"set person.imgsz to the size it was exported at"
+            ) from exc
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Return the person boxes (frame pixels, float32 x1, y1, x2, y2) of one BGR frame, highest score first."""
+        check_image(frame_bgr, "frame_bgr")
+        padded, scale, pad = letterbox(frame_bgr, *self.imgsz)
+        blob = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255
+        output = self._session.run(None, {self._input: blob})[0][0]
+        boxes, scores = decode_persons(output, self.confidence, self.nms_iou)
+        boxes = (boxes - np.float32(pad * 2)) / np.float32(scale * 2)
+        height, width = frame_bgr.shape[:2]
+        boxes = np.clip(boxes, 0, np.float32([width, height, width, height])).astype(np.float32)
+        return [Detection(box=box, score=float(score)) for box, score in zip(boxes, scores)]
