@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from facewatch.config import Config, model_dirs
 from facewatch.identify import FacePipeline
-from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, Matcher
-from facewatch.models import casia_weights, person_model_path, require
+from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, Matcher, SiameseMatcher
+from facewatch.models import (
+    ONNX_FACE_FILES, casia_weights, exported_person_name, locate, person_model_path, require,
+)
 
 log = logging.getLogger("facewatch.engine")
 
@@ -22,56 +27,106 @@ class FaceNetChoice:
     embedder: object
 
 
-def load_person_detector(config: Config):
-    """The YOLO person detector of `person.model`, resolved through the model dirs and verified."""
-    from facewatch.detectors.person import YoloPersonDetector
-
-    path = person_model_path(config.person.model, model_dirs(config))
-    p = config.person
-    return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
-
-
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 VGGFACE2_FILE = "20180402-114759-vggface2.pt"  # the name facenet-pytorch caches its download under
 
 
-def vggface2_cached() -> bool:
-    """True when facenet-pytorch's vggface2 download is already in the torch cache (no network needed to load)."""
-    from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
+def vggface2_file() -> Path | None:
+    """facenet-pytorch's vggface2 download in the torch cache if it is there (found without importing torch)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    path = Path(home).expanduser() / "checkpoints" / VGGFACE2_FILE
+    return path if path.is_file() else None
 
-    return (Path(get_torch_home()) / "checkpoints" / VGGFACE2_FILE).is_file()
+
+def facenet_weights(config: Config) -> str:
+    """The FaceNet weight set to run: "auto" takes vggface2 only once downloaded (`facewatch models build` fetches
+    it), so the daemon itself never goes online for it; otherwise casia-webface, said in one line."""
+    wanted = config.embedding.weights
+    if wanted == "auto":
+        if vggface2_file() is not None:
+            return "vggface2"
+        log.info("FaceNet: using casia-webface (vggface2 is not downloaded; `facewatch models build` fetches it)")
+        return "casia-webface"
+    return wanted
 
 
-def load_facenet(config: Config) -> FaceNetChoice:
-    """FaceNet per `embedding.weights`. "auto" takes vggface2 only when already downloaded (`facewatch models
-    build` fetches it), so the daemon itself never goes online; otherwise casia-webface, said in one line."""
+def lean_heap() -> None:
+    """Have glibc serve large blocks (over 128 KiB: activations, image pyramids) by mmap, so they go back to the OS
+    when freed instead of keeping RSS at its peak; a no-op on other C libraries. Process-wide: the daemon's call."""
+    if sys.platform.startswith("linux"):
+        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+        if mallopt is not None:
+            mallopt(M_MMAP_THRESHOLD, 128 * 1024)
+
+
+def choose_engine(config: Config) -> str:
+    """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files."""
+    if config.engine != "auto":
+        return config.engine
+    dirs = model_dirs(config)
+    needed = [*ONNX_FACE_FILES[:3], f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
+    return "onnx" if all(locate(name, dirs) for name in needed) else "torch"
+
+
+def _onnx_person_name(config: Config) -> str:
+    """The person model file the onnx engine runs: the configured .onnx, or the export of the configured .pt."""
+    model = config.person.model
+    return model if model.lower().endswith(".onnx") else exported_person_name(model, config.person.imgsz)
+
+
+def load_person_detector(config: Config, engine: str = "torch"):
+    """The person detector of `person.model` on `engine`, its file resolved through the model dirs and verified."""
+    p, dirs = config.person, model_dirs(config)
+    if engine == "onnx":
+        from facewatch.detectors.person import OnnxPersonDetector
+
+        path = person_model_path(_onnx_person_name(config), dirs)
+        return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
+    from facewatch.detectors.person import YoloPersonDetector
+
+    path = person_model_path(p.model, dirs)
+    return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
+
+
+def load_facenet(config: Config, engine: str = "torch") -> FaceNetChoice:
+    """FaceNet of facenet_weights(config) on `engine`."""
+    weights = facenet_weights(config)
+    dirs = model_dirs(config)
+    if engine == "onnx":
+        from facewatch.embedding import OnnxEmbedder
+
+        return FaceNetChoice(weights, OnnxEmbedder(require(f"facenet_{weights}.onnx", dirs)))
     from facewatch.embedding import TorchEmbedder
 
-    wanted = config.embedding.weights
-    if wanted == "vggface2" or (wanted == "auto" and vggface2_cached()):
-        return FaceNetChoice("vggface2", TorchEmbedder.vggface2())
-    if wanted == "auto":
-        log.info("FaceNet: using casia-webface (vggface2 is not downloaded; `facewatch models build` fetches it)")
-    return FaceNetChoice("casia-webface", TorchEmbedder.from_state_dict(casia_weights(model_dirs(config))))
+    if weights == "vggface2":
+        return FaceNetChoice(weights, TorchEmbedder.vggface2())
+    return FaceNetChoice(weights, TorchEmbedder.from_state_dict(casia_weights(dirs)))
 
 
-def load_face_pipeline(config: Config) -> tuple[FacePipeline, str]:
-    """MTCNN (weights verified from the facenet-pytorch wheel) + FaceNet; returns the pipeline and the weight set."""
-    from facewatch.detectors.face import MtcnnFaceDetector
+def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipeline, str]:
+    """MTCNN + FaceNet on `engine`, from verified files; returns the pipeline and the FaceNet weight set."""
+    from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 
     dirs = model_dirs(config)
-    for net in ("pnet.pt", "rnet.pt", "onet.pt"):
-        require(net, dirs)
     f = config.face
-    detector = MtcnnFaceDetector(
-        min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability
-    )
-    facenet = load_facenet(config)
+    options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
+    if engine == "onnx":
+        detector = OnnxMtcnnFaceDetector(*(require(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
+    else:
+        for net in ("pnet.pt", "rnet.pt", "onet.pt"):
+            require(net, dirs)
+        detector = MtcnnFaceDetector(**options)
+    facenet = load_facenet(config, engine)
     return FacePipeline(detector, facenet.embedder), facenet.weights
 
 
-def load_matcher(config: Config, weights: str) -> Matcher:
-    """The matcher of `matching.method` with the configured threshold, or the one measured for these weights."""
-    threshold = config.matching.threshold
+def load_matcher(config: Config, weights: str, method: str | None = None) -> Matcher:
+    """The matcher of `method` (default `matching.method`) at `matching.threshold`, or when that is null (or set
+    for the other method) the threshold measured on LFW for these weights and this method."""
+    method = method or config.matching.method
+    threshold = config.matching.threshold if method == config.matching.method else None
+    if method == "siamese":
+        return SiameseMatcher.shipped(weights, threshold)
     return CosineMatcher(COSINE_THRESHOLDS[weights] if threshold is None else threshold)
 
 

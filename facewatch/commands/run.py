@@ -65,9 +65,12 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
     from facewatch.actions import DryRunRecorder, find_locker, find_notifier
     from facewatch.capture import FrameSource
     from facewatch.daemon import Daemon, Loop
-    from facewatch.engine import gallery_cache_path, load_face_pipeline, load_matcher, load_person_detector
+    from facewatch.engine import (
+        choose_engine, gallery_cache_path, lean_heap, load_face_pipeline, load_matcher, load_person_detector,
+    )
     from facewatch.events import EventLog, events_path
     from facewatch.gallery import load_gallery
+    from facewatch.liveness import LivenessMonitor
     from facewatch.paths import state_dir
     from facewatch.policy import LockPolicy, PolicyRunner
     from facewatch.tracking.tracks import Tracker
@@ -78,8 +81,12 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
     frames = FrameSource(source, target_fps=fps or cam.fps, width=cam.width, height=cam.height,
                          reconnect_initial_s=cam.reconnect_initial_s, reconnect_max_s=cam.reconnect_max_s,
                          stall_timeout_s=cam.stall_timeout_s)
-    person = load_person_detector(config)
-    faces, weights = load_face_pipeline(config)
+    engine = choose_engine(config)
+    if engine == "onnx":
+        lean_heap()
+    person = load_person_detector(config, engine)
+    faces, weights = load_face_pipeline(config, engine)
+    log.info("engine %s, FaceNet %s", engine, weights)
     def reload_gallery():
         """The gallery as it is on disk now (cached embeddings reused)."""
         return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights), weights)
@@ -98,5 +105,6 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
         events=events, fps=fps or cam.fps, active_fps=max(cam.active_fps, fps or cam.fps),
         policy=PolicyRunner(LockPolicy(config.policy), locker, notifier, events),
         locked_wait_s=config.policy.grace_seconds,
+        liveness=LivenessMonitor(config.liveness, faces.detector) if config.liveness.enabled else None,
     )
     return Daemon(loop)

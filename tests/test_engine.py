@@ -1,0 +1,76 @@
+"""The onnx engine end to end: built by `models build`, chosen by engine: auto, never imports torch, same answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, REPO, need
+from facewatch.config import load_config
+from facewatch.engine import choose_engine
+from facewatch.models import ONNX_FACE_FILES, build_onnx
+
+EXAMPLES = DATA / "face_recognition_examples" / "examples"
+
+
+@pytest.fixture(scope="module")
+def onnx_dirs(model_dirs, tmp_path_factory) -> str:
+    """Model dirs with a fresh onnx build first (kept apart so other tests stay on the torch engine)."""
+    out = tmp_path_factory.mktemp("onnx-models")
+    dirs = [out] + [Path(d) for d in model_dirs.split(os.pathsep)]
+    built = build_onnx(dirs, "yolo11n_int8_320.onnx", 320, vggface2=None)
+    assert sorted(p.name for p in built) == sorted(ONNX_FACE_FILES)
+    return os.pathsep.join(str(d) for d in dirs)
+
+
+def write_config(tmp_path: Path, engine: str) -> Path:
+    gallery = tmp_path / "faces" / "lin-manuel-miranda"
+    gallery.mkdir(parents=True, exist_ok=True)
+    (gallery / "lin.png").write_bytes((need(EXAMPLES / "lin-manuel-miranda.png")).read_bytes())
+    cfg = tmp_path / f"{engine}.yaml"
+    cfg.write_text(f"engine: {engine}\nembedding:\n  weights: casia-webface\nperson:\n  model: yolo11n_int8_320.onnx\n"
+                   f"gallery:\n  dir: {tmp_path / 'faces'}\n")
+    return cfg
+
+
+def test_auto_picks_onnx_only_once_built(tmp_path, model_dirs, onnx_dirs, monkeypatch):
+    cfg = write_config(tmp_path, "auto")
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
+    assert choose_engine(load_config(cfg)) == "torch"
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", onnx_dirs)
+    assert choose_engine(load_config(cfg)) == "onnx"
+
+
+REPLAY = r"""
+import json, sys
+from facewatch.commands.run import build_daemon
+from facewatch.config import load_config
+daemon = build_daemon(load_config(sys.argv[1]), sys.argv[2], dry_run=True)
+daemon.run()
+events = [json.loads(l) for l in daemon.loop.events.path.read_text().splitlines()]
+print(json.dumps({"torch": "torch" in sys.modules, "ultralytics": "ultralytics" in sys.modules,
+                  "passes": [(e["frame"], e["identities"]) for e in events if e["event"] == "face_pass"]}))
+"""
+
+
+def replay(cfg: Path, dirs: str, home: Path) -> dict:
+    """Replay the Hamilton clip in a fresh interpreter, so sys.modules shows what this engine imports."""
+    env = {**os.environ, "FACEWATCH_MODEL_DIR": dirs, "FACEWATCH_HOME": str(home)}
+    out = subprocess.run([sys.executable, "-c", REPLAY, str(cfg), str(EXAMPLES / "short_hamilton_clip.mp4")],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_onnx_daemon_never_imports_torch_and_agrees_with_torch(tmp_path, onnx_dirs):
+    onnx = replay(write_config(tmp_path, "onnx"), onnx_dirs, tmp_path / "home-onnx")
+    torch = replay(write_config(tmp_path, "torch"), onnx_dirs, tmp_path / "home-torch")
+    assert onnx["torch"] is False and onnx["ultralytics"] is False
+    assert torch["torch"] is True
+    assert onnx["passes"] == torch["passes"]  # same frames, same identities on both engines
+    assert any("lin-manuel-miranda" in ids for _, ids in onnx["passes"])
