@@ -83,6 +83,7 @@ class Embedding:
     """Which FaceNet weights turn a face crop into a 512-d embedding."""
 
     weights: Literal["auto", "vggface2", "casia-webface"]
+    release_idle_s: float = _rule(ge=0)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,16 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class Liveness:
+    """Whether an owner's face must show natural motion (not a still or moved photo) to stay the owner."""
+
+    enabled: bool
+    window_s: float = _rule(gt=0)
+    samples: int = _rule(ge=3)
+    threshold: float = _rule(ge=0)
+
+
+@dataclass(frozen=True)
 class Log:
     """The event log and the console log level."""
 
@@ -152,6 +163,7 @@ class Config:
     trigger: Trigger
     tracking: Tracking
     policy: Policy
+    liveness: Liveness
     log: Log
     # Where the settings came from, for `facewatch doctor`; not a key of the file, not part of equality.
     config_file: Path = field(compare=False, metadata={"not_in_file": True})

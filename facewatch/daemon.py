@@ -17,6 +17,7 @@ from facewatch.detectors.base import PersonDetector
 from facewatch.events import EventLog
 from facewatch.gallery import Gallery
 from facewatch.identify import FacePipeline, Identified
+from facewatch.liveness import LivenessMonitor
 from facewatch.matching import Matcher
 from facewatch.tracking.trigger import CountTrigger
 from facewatch.tracking.tracks import Track, Tracker
@@ -56,6 +57,7 @@ class Loop:
     policy: Any = None  # facewatch.policy.PolicyRunner: lock/notify decisions; None = watch only
     reload_gallery: Callable[[], Gallery] | None = None  # re-reads the gallery after an enrollment
     locked_wait_s: float = 10.0  # camera kept released this long after a lock when the OS cannot say "unlocked"
+    liveness: LivenessMonitor | None = None  # owners named by a face pass must move like a live face; None = off
     on_face_pass: list[Callable[[float, list[Identified]], None]] = field(default_factory=list)
     on_frame: list[Callable[[np.ndarray, list[Track], State], None]] = field(default_factory=list)
 
@@ -154,7 +156,8 @@ class Daemon:
                 continue
             if lp.source.state == "released":
                 lp.source.reopen()
-            lp.source.target_fps = lp.active_fps if lp.trigger.pending else lp.fps
+            checking = lp.liveness is not None and lp.liveness.pending
+            lp.source.target_fps = lp.active_fps if lp.trigger.pending or checking else lp.fps
             packet = lp.source.read(READ_TIMEOUT_S)
             if packet is None:
                 self._set(status="ended")
@@ -190,10 +193,16 @@ class Daemon:
         reason = lp.trigger.update(len(persons), t)
         event = None
         if reason:
-            event = self._face_pass(frame, index, t, reason, person_ms)
+            event = self._face_pass(frame, index, t, reason, person_ms, tracks)
         elif lp.trigger.confirmed_count != before:
             event = lp.events.write("count", frame=index, t=round(t, 3), count=len(persons),
                                     identities=lp.tracker.identities(), person_ms=round(person_ms, 1))
+        if lp.trigger.pending:
+            lp.faces.prefetch()  # load FaceNet during the cooldown, not after it
+        elif not reason:
+            lp.faces.release_idle()
+        if lp.liveness is not None and lp.liveness.pending:
+            event = self._liveness(frame, index, t) or event
         st = self.state
         self._set(status="watching" if st.status in ("starting", "camera lost") else st.status,
                   people=len(persons), identities=tuple(lp.tracker.identities()), frames=st.frames + 1,
@@ -202,12 +211,15 @@ class Daemon:
         for callback in lp.on_frame:
             callback(frame, tracks, self.state)
 
-    def _face_pass(self, frame: np.ndarray, index: int, t: float, reason: str, person_ms: float) -> dict:
+    def _face_pass(self, frame: np.ndarray, index: int, t: float, reason: str, person_ms: float,
+                   tracks: list[Track]) -> dict:
         """MTCNN + FaceNet + matcher on this frame; names go onto the tracks; returns the logged event."""
         lp = self.loop
         start = time.perf_counter()
         found = lp.faces.identify(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), lp.gallery, lp.matcher)
         lp.tracker.apply_faces([f.face for f in found], [(f.match.name, f.match.score) for f in found], t)
+        if lp.liveness is not None:
+            lp.liveness.start(tracks, found, t)  # the owners just named stay provisional until judged live
         face_ms = (time.perf_counter() - start) * 1000
         self._set(face_passes=self.state.face_passes + 1)
         for callback in lp.on_face_pass:
@@ -218,3 +230,16 @@ class Daemon:
                     "box": [round(float(v)) for v in f.face.box]} for f in found],
             identities=lp.tracker.identities(), person_ms=round(person_ms, 1), face_ms=round(face_ms, 1),
         )
+
+    def _liveness(self, frame: np.ndarray, index: int, t: float) -> dict | None:
+        """Detector-only liveness samples for provisional owners; log each verdict (a spoof is now "unknown")."""
+        lp = self.loop
+        event = None
+        for outcome in lp.liveness.step(frame, t):
+            v = outcome.verdict
+            event = lp.events.write(
+                "liveness", frame=index, t=round(t, 3), reason="liveness", track=outcome.track.id,
+                name=outcome.name, verdict=v.decision, motion=None if v.motion is None else round(v.motion, 4),
+                samples=v.samples, identities=lp.tracker.identities(),
+            )
+        return event

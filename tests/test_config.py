@@ -55,7 +55,7 @@ def test_packaged_default_loads_with_the_documented_values():
     assert config.face.thresholds == (0.6, 0.7, 0.7)
     assert config.embedding.weights == "auto"
     assert (config.matching.method, config.matching.threshold) == ("cosine", None)
-    assert config.trigger.cooldown_s == 1.0 and config.trigger.recheck_s == 30.0
+    assert config.trigger.cooldown_s == 0.5 and config.trigger.recheck_s == 30.0
     assert config.policy.onlooker == "notify" and config.policy.camera_lost == "notify"
     assert (config.log.events, config.log.level) == (True, "info")
 
@@ -125,7 +125,7 @@ def test_lookup_order_explicit_then_env_then_user_dir_then_packaged(tmp_path, mo
     monkeypatch.delenv("FACEWATCH_CONFIG")
     assert (load_config().trigger.cooldown_s, load_config().config_file) == (2.0, user)
     user.unlink()
-    assert (load_config().trigger.cooldown_s, load_config().config_file) == (1.0, DEFAULT_CONFIG)
+    assert (load_config().trigger.cooldown_s, load_config().config_file) == (0.5, DEFAULT_CONFIG)
 
 
 def test_empty_env_variable_is_ignored(monkeypatch):
