@@ -13,6 +13,29 @@ CLIPS = {
     "hamilton": SHARED / "data" / "face_recognition_examples" / "examples" / "short_hamilton_clip.mp4",
     "video": SHARED / "data" / "facenet_pytorch_samples" / "examples" / "video.mp4",
 }
+OUT = REPO / "bench" / "out"  # gitignored: generated clips, CSVs, plots
+
+
+def scene(name: str, frames: range, clip: str = "hamilton") -> Path:
+    """A real segment of one of the clips as its own video file (made once under bench/out)."""
+    import cv2
+
+    path = OUT / f"{name}.mp4"
+    if path.exists():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    cap = cv2.VideoCapture(str(CLIPS[clip]))
+    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS), size)
+    cap.set(cv2.CAP_PROP_POS_FRAMES, frames.start)
+    for _ in frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        writer.write(frame)
+    writer.release()
+    cap.release()
+    return path
 
 
 def use_offline_models() -> None:

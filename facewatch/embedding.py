@@ -10,8 +10,11 @@ torch engine and the export.
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
+import time
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -279,3 +282,56 @@ def quantize_facenet(fp32_path: Path, out_path: Path) -> Path:
         quantize_dynamic(fp32_path, quantized, weight_type=QuantType.QUInt8)
         write_private(out_path, quantized.read_bytes())
     return out_path
+
+
+class IdleReleasingEmbedder:
+    """Loads an embedder on first use (or in the background on prefetch) and drops it after `idle_s` without use,
+    so an all-day daemon does not hold FaceNet's ~95 MB between face passes. `clock` is injectable for tests."""
+
+    def __init__(self, load, idle_s: float, clock=time.monotonic) -> None:
+        self._load, self.idle_s, self._clock = load, idle_s, clock
+        self._embedder = None
+        self._loader: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last_use = 0.0
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the network is in memory now."""
+        return self._embedder is not None
+
+    def prefetch(self) -> None:
+        """Start loading in the background (the daemon calls this when a count change starts its cooldown, so
+        the load overlaps the wait instead of delaying the face pass)."""
+        with self._lock:
+            self._last_use = self._clock()
+            if self._embedder is None and self._loader is None:
+                self._loader = threading.Thread(target=self._load_in_background, name="facenet-load", daemon=True)
+                self._loader.start()
+
+    def _load_in_background(self) -> None:
+        embedder = self._load()
+        with self._lock:
+            self._embedder, self._loader = embedder, None
+
+    def embed(self, crops_uint8_rgb: np.ndarray, mirror: bool = False) -> np.ndarray:
+        """Embed with the loaded network, waiting for a prefetch or loading it first if it was released."""
+        loader = self._loader
+        if loader is not None:
+            loader.join()
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = self._load()
+            self._last_use = self._clock()
+            embedder = self._embedder
+        return embedder.embed(crops_uint8_rgb, mirror=mirror)
+
+    def release_idle(self) -> bool:
+        """Drop the network if unused for idle_s (idle_s 0 = never); True when it was released now."""
+        with self._lock:
+            if self._embedder is None or self.idle_s <= 0 or self._clock() - self._last_use < self.idle_s:
+                return False
+            self._embedder = None
+        gc.collect()
+        release_freed_memory()
+        return True

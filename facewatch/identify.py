@@ -12,6 +12,11 @@ from facewatch.embedding import face_crops
 from facewatch.gallery import Gallery
 from facewatch.matching import Match, Matcher, decide
 
+# Context around the MTCNN box, in pixels of the 160 px crop: on LFW 10-fold with casia-webface, margin 0 scored
+# 97.80 %, 24: 98.57 %, 32: 98.73 %, 40: 98.57 %, 44: 98.33 % (`facewatch eval lfw --margin N`). Mirror averaging
+# did not help at 32 (98.65 %), so the daemon embeds each crop once.
+CROP_MARGIN = 32
+
 
 class Embedder(Protocol):
     """Anything that turns (N,160,160,3) uint8 RGB crops into (N,512) unit-length embeddings."""
@@ -42,7 +47,19 @@ class FacePipeline:
         if not faces:
             return [], np.zeros((0, 512), np.float32)
         boxes = np.stack([f.box for f in faces])
-        return faces, self.embedder.embed(face_crops(image_rgb, boxes))
+        return faces, self.embedder.embed(face_crops(image_rgb, boxes, margin=CROP_MARGIN))
+
+    def release_idle(self) -> None:
+        """Let an idle-releasing embedder drop its network between face passes (others stay loaded)."""
+        release = getattr(self.embedder, "release_idle", None)
+        if release is not None:
+            release()
+
+    def prefetch(self) -> None:
+        """Have an idle-releasing embedder start loading now, because a face pass is coming."""
+        prefetch = getattr(self.embedder, "prefetch", None)
+        if prefetch is not None:
+            prefetch()
 
     def embeddings_only(self, image_rgb: np.ndarray) -> np.ndarray:
         """Embeddings of every face of an image: the gallery's view of a reference photo."""

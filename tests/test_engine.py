@@ -8,10 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import DATA, REPO, need
 from facewatch.config import load_config
+from facewatch.embedding import IdleReleasingEmbedder
 from facewatch.engine import choose_engine
 from facewatch.models import ONNX_FACE_FILES, build_onnx
 
@@ -74,3 +76,28 @@ def test_onnx_daemon_never_imports_torch_and_agrees_with_torch(tmp_path, onnx_di
     assert torch["torch"] is True
     assert onnx["passes"] == torch["passes"]  # same frames, same identities on both engines
     assert any("lin-manuel-miranda" in ids for _, ids in onnx["passes"])
+
+
+class FakeEmbedder:
+    def embed(self, crops, mirror=False):
+        return crops[:, 0, 0, :1].astype("float32")
+
+
+def test_facenet_is_loaded_on_use_and_released_when_idle():
+    now = [0.0]
+    loads = []
+    lazy = IdleReleasingEmbedder(lambda: loads.append(now[0]) or FakeEmbedder(), idle_s=20.0, clock=lambda: now[0])
+    assert not lazy.loaded and loads == []
+    crops = np.zeros((1, 160, 160, 3), np.uint8)
+    lazy.embed(crops)
+    assert lazy.loaded and loads == [0.0]
+    now[0] = 19.0
+    assert lazy.release_idle() is False and lazy.loaded
+    now[0] = 20.0
+    assert lazy.release_idle() is True and not lazy.loaded
+    lazy.embed(crops)
+    assert loads == [0.0, 20.0]
+    keep = IdleReleasingEmbedder(FakeEmbedder, idle_s=0, clock=lambda: now[0])
+    keep.embed(crops)
+    now[0] = 1e9
+    assert keep.release_idle() is False and keep.loaded

@@ -1,0 +1,114 @@
+"""RSS, CPU and per-frame cost of the daemon per engine on a replayed clip, each run in a fresh process.
+
+Usage: .venv/bin/python bench/memory.py [--seconds 60] [--fps 2]
+Runs (1) the torch engine, (2) the onnx engine, (3) the onnx engine with gating off (face pass every frame) on one
+real frame with one person (Hamilton frame 150) delivered at --fps in real time, as a person sitting still at the
+desk, and prints one table: peak and
+steady RSS (median of the second half), CPU % of one core, ms per frame, ms per face pass. Saves RSS over time to
+bench/out/memory.png. Needs `facewatch models build` output for the onnx engine (it runs it if missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from common import CLIPS, REPO
+
+# One run: a daemon over a looping, real-time-paced source; RSS sampled by a thread every 0.25 s.
+PROBE = r'''
+import json, statistics, sys, tempfile, threading, time
+sys.path.insert(0, {bench!r})
+from common import cpu_s, peak_rss_mb, rss_mb, use_offline_models
+use_offline_models()
+from pathlib import Path
+import cv2
+from looping import StillSource
+from facewatch.commands.run import build_daemon
+from facewatch.config import load_config
+
+tmp = Path(tempfile.mkdtemp())
+(tmp / "config.yaml").write_text("engine: {engine}\nperson:\n  model: yolo11n_int8_320.onnx\nlog:\n  events: false\n")
+daemon = build_daemon(load_config(tmp / "config.yaml"), {clip!r}, fps={fps}, dry_run=True)
+cap = cv2.VideoCapture({clip!r}); cap.set(cv2.CAP_PROP_POS_FRAMES, 150); frame = cap.read()[1]; cap.release()
+daemon.loop.source = StillSource(frame, {fps}, {seconds})
+if {ungated}:
+    from loop import EveryFrame
+    daemon.loop.trigger = EveryFrame()
+person_ms, face_ms, samples = [], [], []
+detect, identify = daemon.loop.person.detect, daemon.loop.faces.identify
+def timed(fn, store):
+    def run(*a):
+        t = time.perf_counter(); out = fn(*a); store.append((time.perf_counter() - t) * 1000); return out
+    return run
+daemon.loop.person.detect = timed(detect, person_ms)
+daemon.loop.faces.identify = timed(identify, face_ms)
+start, cpu0, done = time.perf_counter(), cpu_s(), threading.Event()
+def sample():
+    while not done.wait(0.25):
+        samples.append((time.perf_counter() - start, rss_mb()))
+threading.Thread(target=sample, daemon=True).start()
+final = daemon.run()
+done.set()
+wall, cpu = time.perf_counter() - start, cpu_s() - cpu0
+half = [r for t, r in samples if t >= wall / 2]
+print(json.dumps({{"peak": peak_rss_mb(), "steady": statistics.median(half), "cpu": 100 * cpu / wall,
+                   "person_ms": statistics.median(person_ms), "face_ms": statistics.median(face_ms or [0]),
+                   "passes": final.face_passes, "frames": final.frames, "samples": samples,
+                   "torch": "torch" in sys.modules}}))
+'''
+
+
+def main() -> None:
+    """Run the three configurations and print the table; save the RSS plot."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="wall seconds per run")
+    parser.add_argument("--fps", type=float, default=2.0)
+    args = parser.parse_args()
+    bench = str(Path(__file__).resolve().parent)
+    clip = str(CLIPS["hamilton"])  # frame 150: Lin-Manuel Miranda alone, one stable person
+    runs = {}
+    for label, engine, ungated in (("torch", "torch", False), ("onnx", "onnx", False),
+                                   ("onnx, gating off", "onnx", True)):
+        code = PROBE.format(bench=bench, clip=clip, fps=args.fps, seconds=args.seconds, engine=engine,
+                            ungated=ungated)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+        if out.returncode != 0:
+            sys.exit(f"{label} run failed:\n{out.stderr[-2000:]}")
+        runs[label] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"one person sitting still, {args.seconds:g} s at {args.fps:g} fps (real time), 2-core CPU")
+    print("| engine | torch imported | peak RSS MB | steady RSS MB | CPU % of one core | person ms/frame "
+          "| ms/face pass | face passes | frames |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for label, r in runs.items():
+        print(f"| {label} | {'yes' if r['torch'] else 'no'} | {r['peak']:.0f} | {r['steady']:.0f} | {r['cpu']:.1f} "
+              f"| {r['person_ms']:.1f} | {r['face_ms']:.0f} | {r['passes']} | {r['frames']} |")
+    plot(runs, REPO / "bench" / "out" / "memory.png")
+
+
+def plot(runs: dict, path: Path) -> None:
+    """RSS over time, one line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for label, r in runs.items():
+        t, rss = zip(*r["samples"])
+        ax.plot(t, rss, label=label)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("RSS MB")
+    ax.set_title("facewatch daemon RSS over time")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"RSS plot: {path}")
+
+
+if __name__ == "__main__":
+    main()
