@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewatch.config import Config, model_dirs
+from facewatch.embedding import IdleReleasingEmbedder
 from facewatch.identify import FacePipeline
 from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, Matcher, SiameseMatcher
 from facewatch.models import (
@@ -88,9 +89,9 @@ def load_person_detector(config: Config, engine: str = "torch"):
     return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
 
 
-def load_facenet(config: Config, engine: str = "torch") -> FaceNetChoice:
-    """FaceNet of facenet_weights(config) on `engine`."""
-    weights = facenet_weights(config)
+def load_facenet(config: Config, engine: str = "torch", weights: str | None = None) -> FaceNetChoice:
+    """FaceNet of `weights` (default: facenet_weights(config)) on `engine`."""
+    weights = weights or facenet_weights(config)
     dirs = model_dirs(config)
     if engine == "onnx":
         from facewatch.embedding import OnnxEmbedder
@@ -116,8 +117,10 @@ def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipel
         for net in ("pnet.pt", "rnet.pt", "onet.pt"):
             require(net, dirs)
         detector = MtcnnFaceDetector(**options)
-    facenet = load_facenet(config, engine)
-    return FacePipeline(detector, facenet.embedder), facenet.weights
+    weights = facenet_weights(config)
+    embedder = IdleReleasingEmbedder(lambda: load_facenet(config, engine, weights).embedder,
+                                     config.embedding.release_idle_s)
+    return FacePipeline(detector, embedder), weights
 
 
 def load_matcher(config: Config, weights: str, method: str | None = None) -> Matcher:
