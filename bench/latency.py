@@ -15,8 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CLIPS, SHARED, scene, use_offline_models
-from looping import LoopingSource
+from common import SHARED, scene, use_offline_models
+from looping import LoopedReplay
 
 # (name, clip, first frame, last frame) of scenes with strangers in view from their first frame.
 SCENES = [("lin_wide", "hamilton", 0, 20), ("alex", "hamilton", 20, 82), ("lin_close", "hamilton", 82, 211),
@@ -37,13 +37,13 @@ def sample(engine: str, clip: Path, workdir: Path, extra: str) -> float | None:
                    "log:\n  events: false\n" + extra)
     config = load_config(cfg)
     daemon = build_daemon(config, str(clip), dry_run=True)
-    source = LoopingSource(str(clip), config.camera.fps, seconds=3.0, realtime=True)
+    source = LoopedReplay(str(clip), config.camera.fps, seconds=3.0, fast=False)
     daemon.loop.source = source
     locked = []
     lock = daemon.loop.policy.locker.lock
     daemon.loop.policy.locker.lock = lambda reason: locked.append(time.monotonic()) or lock(reason)
     daemon.run()
-    return locked[0] - source._start if locked else None
+    return locked[0] - source.started if locked else None
 
 
 def main() -> None:

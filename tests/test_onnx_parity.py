@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import DATA, REPO, SHARED_MODELS, need
-from test_detectors import read_frames
+from conftest import DATA, REPO, need
+from test_detectors import HAMILTON, LFW, STREET, TWO_PEOPLE, YOLO8, YOLO11, read_frames
 
 from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import (
@@ -26,12 +26,6 @@ from facewatch.detectors.person import (
 from facewatch.embedding import OnnxEmbedder, TorchEmbedder, export_facenet, face_crops, quantize_facenet
 from facewatch.imageio import read_rgb
 
-YOLO11 = SHARED_MODELS / "yolo11n_int8_320.onnx"
-YOLO8 = SHARED_MODELS / "yolov8n_int8.onnx"
-TWO_PEOPLE = DATA / "face_recognition_examples/examples/two_people.jpg"
-HAMILTON = DATA / "face_recognition_examples/examples/short_hamilton_clip.mp4"
-STREET = DATA / "facenet_pytorch_samples/examples/video.mp4"
-LFW = DATA / "lfw/lfw-deepfunneled"
 SAMPLES = DATA / "facenet_pytorch_samples/data/test_images"
 # Hamilton frames counted by eye in test_detectors (yolo11n): 3 people at frame 12, then the singer alone.
 HAMILTON_BY_EYE = {12: 3, 100: 1, 150: 1, 180: 1}
