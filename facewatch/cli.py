@@ -20,6 +20,8 @@ COMMANDS = {
     "remove": ("gallery", "remove an enrolled person and their photos"),
     "forget": ("forget", "delete all stored biometric data: enrolled photos, gallery caches, event log"),
     "models": ("models", "list, verify or build the model files"),
+    "eval": ("eval", "measure accuracy: LFW 10-fold verification, open-set identification on a folder of people"),
+    "train-siamese": ("train_siamese", "train the Siamese matcher head on LFW (+ AT&T faces), compare it with cosine"),
     "doctor": ("doctor", "check the installation, models, camera and screen lock; print fixes"),
     "autostart": ("autostart", "start facewatch at login: enable, disable or status"),
 }

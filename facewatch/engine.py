@@ -133,6 +133,14 @@ def load_matcher(config: Config, weights: str, method: str | None = None) -> Mat
     return CosineMatcher(COSINE_THRESHOLDS[weights] if threshold is None else threshold)
 
 
+def gallery_model_id(weights: str) -> str:
+    """What the gallery's cached embeddings depend on: the FaceNet weights and the crop margin (a change of
+    either must re-embed every photo)."""
+    from facewatch.identify import CROP_MARGIN
+
+    return f"{weights}-margin{CROP_MARGIN}"
+
+
 def gallery_cache_path(config: Config, weights: str) -> Path:
     """Where the gallery's embedding cache for this weight set lives (user data dir, 0600)."""
     from facewatch.paths import data_dir

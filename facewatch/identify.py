@@ -13,8 +13,8 @@ from facewatch.gallery import Gallery
 from facewatch.matching import Match, Matcher, decide
 
 # Context around the MTCNN box, in pixels of the 160 px crop: on LFW 10-fold with casia-webface, margin 0 scored
-# 97.80 %, 24: 98.57 %, 32: 98.73 %, 40: 98.57 %, 44: 98.33 % (`facewatch eval lfw --margin N`). Mirror averaging
-# did not help at 32 (98.65 %), so the daemon embeds each crop once.
+# 97.80 %, 16: 98.65 %, 24: 98.57 %, 32: 98.73 %, 40: 98.57 %, 44: 98.33 % (`facewatch eval lfw --margin N`).
+# Mirror averaging did not help at 32 (98.65 %), so the daemon embeds each crop once.
 CROP_MARGIN = 32
 
 

@@ -88,6 +88,12 @@ class FakeFaces:
     def identify(self, image_rgb, gallery, matcher):
         return [Identified(Face(np.array(b, np.float32), 0.99), Match(self.name, 0.9)) for b in self.people.boxes]
 
+    def prefetch(self) -> None:
+        """No network to load."""
+
+    def release_idle(self) -> None:
+        """No network to release."""
+
 
 def make_daemon(tmp_path: Path) -> Daemon:
     """A real Daemon over fake camera, detector and face pass; trigger, tracker and event log are real."""

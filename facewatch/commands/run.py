@@ -66,7 +66,8 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
     from facewatch.capture import FrameSource
     from facewatch.daemon import Daemon, Loop
     from facewatch.engine import (
-        choose_engine, gallery_cache_path, lean_heap, load_face_pipeline, load_matcher, load_person_detector,
+        choose_engine, gallery_cache_path, gallery_model_id, lean_heap, load_face_pipeline, load_matcher,
+        load_person_detector,
     )
     from facewatch.events import EventLog, events_path
     from facewatch.gallery import load_gallery
@@ -89,7 +90,8 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
     log.info("engine %s, FaceNet %s", engine, weights)
     def reload_gallery():
         """The gallery as it is on disk now (cached embeddings reused)."""
-        return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights), weights)
+        return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
+                            gallery_model_id(weights))
 
     tr = config.tracking
     events = EventLog(events_path() if config.log.events else None)
