@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, need
-from facewatch.enroll import enroll_images
+from facewatch.enroll import enroll_from_frames, enroll_images
 from facewatch.gallery import load_gallery, person_dir
 from facewatch.imageio import read_rgb
 from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher
@@ -130,3 +130,23 @@ def test_enroll_five_celebrity_then_identify_its_test_photos(tmp_path, face_pipe
         "ben_afflek/ben.jpg": "ben_afflek", "elton_john/ej.jpg": "elton_john",
         "jerry_seinfeld/js.jpg": "jerry_seinfeld", "madonna/mad.jpg": "madonna", "mindy_kaling/mk.jpg": "mindy_kaling",
     }
+
+
+def test_guided_capture_keeps_varied_clear_shots_of_one_face(tmp_path, face_pipeline):
+    """enroll --from-camera's core on real footage: Lin-Manuel's close shots, kept only when he moved enough."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(need(EXAMPLES / "short_hamilton_clip.mp4")))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, 82)
+    frames = [cap.read()[1] for _ in range(0, 128)][::8]  # 16 frames over 4 s, as a camera at 7.5 fps
+    cap.release()
+    said = []
+    added = enroll_from_frames(tmp_path / "lin", frames, face_pipeline.detector, count=3, say=said.append)
+    assert [a.source for a in added] == ["camera"] * 3
+    assert all(stat.S_IMODE(a.path.stat().st_mode) == 0o600 for a in added)
+    assert said[-1] == "  shot 3/3 saved"
+    photos = sorted((tmp_path / "lin").iterdir())
+    assert len(photos) == 3
+    refused = enroll_from_frames(tmp_path / "nobody", [np.full((360, 640, 3), 90, np.uint8)] * 4,
+                                 face_pipeline.detector, count=2, say=said.append)
+    assert refused == [] and said[-1] == "  waiting: no face found"
