@@ -16,25 +16,32 @@ CLIPS = {
 OUT = REPO / "bench" / "out"  # gitignored: generated clips, CSVs, plots
 
 
-def scene(name: str, frames: range, clip: str = "hamilton") -> Path:
-    """A real segment of one of the clips as its own video file (made once under bench/out)."""
+def write_segment(src: Path, frames: range, out: Path) -> Path:
+    """Write frames [start, stop) of a clip to a new video (a real segment of it); ValueError if the clip is short."""
     import cv2
 
-    path = OUT / f"{name}.mp4"
-    if path.exists():
-        return path
-    OUT.mkdir(parents=True, exist_ok=True)
-    cap = cv2.VideoCapture(str(CLIPS[clip]))
+    cap = cv2.VideoCapture(str(src))
     size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS), size)
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS), size)
     cap.set(cv2.CAP_PROP_POS_FRAMES, frames.start)
-    for _ in frames:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        writer.write(frame)
-    writer.release()
-    cap.release()
+    try:
+        for index in frames:
+            ok, frame = cap.read()
+            if not ok:
+                raise ValueError(f"{src} ends before frame {index}")
+            writer.write(frame)
+    finally:
+        writer.release()
+        cap.release()
+    return out
+
+
+def scene(name: str, frames: range, clip: str = "hamilton") -> Path:
+    """A real segment of one of the clips as its own video file (made once under bench/out)."""
+    path = OUT / f"{name}.mp4"
+    if not path.exists():
+        OUT.mkdir(parents=True, exist_ok=True)
+        write_segment(CLIPS[clip], frames, path)
     return path
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# bench/common.py holds helpers the tests share with the benchmarks (e.g. cutting a scene out of a clip).
+sys.path.insert(0, str(REPO / "bench"))
 SHARED = Path(os.environ.get("FACEWATCH_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data"
 SHARED_MODELS = SHARED / "models"

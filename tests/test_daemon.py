@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import write_segment  # bench/common.py: one way to cut a real scene out of a clip
 from conftest import DATA, need
 from facewatch.commands.run import build_daemon
 from facewatch.config import load_config
@@ -63,24 +64,6 @@ def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, mo
     assert len(passes) <= final.frames / 4, (len(passes), final.frames)
 
 
-def subclip(src: Path, frames: range, out: Path) -> Path:
-    """Write frames [start, stop) of a clip to a new video (a real segment of it), for replays of one scene."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(src))
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
-    cap.set(cv2.CAP_PROP_POS_FRAMES, frames.start)
-    for _ in frames:
-        ok, frame = cap.read()
-        assert ok
-        writer.write(frame)
-    writer.release()
-    cap.release()
-    return out
-
-
 def test_a_stranger_is_locked_out_within_a_second_of_the_first_unknown_face(tmp_path, model_dirs, monkeypatch):
     """Only Alex Lacamoire enrolled: Lin-Manuel on stage is a stranger; the dry-run lock follows at once."""
     final, events = replay(tmp_path, model_dirs, monkeypatch, need(HAMILTON),
@@ -95,7 +78,7 @@ def test_a_stranger_is_locked_out_within_a_second_of_the_first_unknown_face(tmp_
 
 def test_the_owner_alone_causes_no_lock(tmp_path, model_dirs, monkeypatch):
     """Lin-Manuel enrolled, replaying only his own scene: he is named and nothing is locked or notified."""
-    clip = subclip(need(HAMILTON), LIN_CLOSE, tmp_path / "lin.mp4")
+    clip = write_segment(need(HAMILTON), LIN_CLOSE, tmp_path / "lin.mp4")
     final, events = replay(tmp_path, model_dirs, monkeypatch, clip,
                            {"lin-manuel-miranda": EXAMPLES / "lin-manuel-miranda.png"})
     passes = [e for e in events if e["event"] == "face_pass"]

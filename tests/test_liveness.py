@@ -8,14 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from conftest import REPO, need
+from conftest import need
 from facewatch.config import ConfigError, Liveness, load_config
 from facewatch.detectors.base import Face
 from facewatch.identify import Identified
 from facewatch.liveness import LivenessMonitor, Sample, face_shape, judge, nonrigid_motion, pick_face
 from facewatch.matching import Match
 from facewatch.tracking.tracks import Track
-from test_daemon import EXAMPLES, HAMILTON, LIN_CLOSE, replay, subclip
+from test_daemon import EXAMPLES, HAMILTON, LIN_CLOSE, replay
+from common import write_segment
 
 # A frontal face: left eye, right eye, nose, mouth left, mouth right (pixels). In the frame of the eyes and the
 # mouth centre, its nose sits at (0.25, 0.5) and its left mouth corner at (-0.375, 1.0).
@@ -217,12 +218,11 @@ ON = {"liveness": {"enabled": "true"}}
 
 
 @pytest.fixture
-def photo_video(tmp_path, monkeypatch):
+def photo_video(tmp_path):
     """Make a 4 s webcam video of Lin-Manuel's enrolled photo printed and held up, still or moved by hand."""
     import cv2
 
-    monkeypatch.syspath_prepend(str(REPO / "bench"))
-    from liveness import spoof_frames, write_video
+    from liveness import spoof_frames, write_video  # bench/liveness.py (bench/ is on the path: conftest)
 
     photo = cv2.imread(str(need(EXAMPLES / "lin-manuel-miranda.png")))
 
@@ -239,7 +239,7 @@ def kinds(events: list[dict], *names: str) -> list[dict]:
 
 
 def test_lins_real_scene_passes_liveness_and_keeps_him_named(tmp_path, model_dirs, monkeypatch):
-    clip = subclip(need(HAMILTON), LIN_CLOSE, tmp_path / "lin.mp4")
+    clip = write_segment(need(HAMILTON), LIN_CLOSE, tmp_path / "lin.mp4")
     final, events = replay(tmp_path, model_dirs, monkeypatch, clip, LIN, **ON)
     checks = kinds(events, "liveness")
     assert [(e["name"], e["verdict"], e["samples"], e["reason"]) for e in checks] == [
