@@ -412,14 +412,18 @@ class XView:
     def pixel(self, point: tuple[int, int]) -> tuple[int, int, int] | None:
         """The RGB colour the icon window shows at a point of the 64 px glyph (scaled to the window), or None
         while the window is not viewable."""
+        import Xlib.error
         import Xlib.X
         from PIL import Image
 
         window = self.icon_window()
-        if window is None or window.get_attributes().map_state != Xlib.X.IsViewable:
-            return None
-        size = window.get_geometry()
-        data = window.get_image(0, 0, size.width, size.height, Xlib.X.ZPixmap, 0xFFFFFFFF).data
+        try:
+            if window is None or window.get_attributes().map_state != Xlib.X.IsViewable:
+                return None
+            size = window.get_geometry()
+            data = window.get_image(0, 0, size.width, size.height, Xlib.X.ZPixmap, 0xFFFFFFFF).data
+        except (Xlib.error.BadMatch, Xlib.error.BadWindow, Xlib.error.BadDrawable):
+            return None  # unmapped or reparented by the tray host between the check and the read: not viewable
         image = Image.frombytes("RGB", (size.width, size.height), data, "raw", "BGRX")
         return image.getpixel((point[0] * size.width // 64, point[1] * size.height // 64))
 
