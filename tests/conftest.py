@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-# bench/common.py holds helpers the tests share with the benchmarks (e.g. cutting a scene out of a clip).
-sys.path.insert(0, str(REPO / "bench"))
-SHARED = Path(os.environ.get("FACEWATCH_SHARED", REPO.parent / "shared"))
-DATA = SHARED / "data"
-SHARED_MODELS = SHARED / "models"
-# Converted/built models are written here once and reused across test runs (gitignored).
-BUILD_MODELS = REPO / ".cache" / "models"
-
-
-def need(path: Path) -> Path:
-    """Return `path`, or skip the test with the reason when the shared data/models are not beside the repo."""
-    if not path.exists():
-        pytest.skip(f"{path} is absent: clone facewatch beside its ../shared folder to run this test")
-    return path
+from helpers.shared import BUILD_MODELS, DATA, SHARED_MODELS, need
 
 
 @pytest.fixture

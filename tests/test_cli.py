@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from conftest import DATA, need
+from helpers.shared import DATA, need
 
 from facewatch.cli import main
 

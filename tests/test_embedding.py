@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, need
 from facenet_pytorch import MTCNN, InceptionResnetV1, extract_face
+from helpers.shared import DATA, need
 from PIL import Image
 from tensorboard.compat.proto import graph_pb2
 from tensorboard.util import tensor_util

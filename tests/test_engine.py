@@ -10,15 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, REPO, need
+from helpers.shared import EXAMPLES, REPO, need
 
 from facewatch.build.export import build_onnx
 from facewatch.config import load_config
 from facewatch.engine import choose_engine
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.weights.registry import ONNX_FACE_FILES
-
-EXAMPLES = DATA / "face_recognition_examples" / "examples"
 
 
 @pytest.fixture(scope="module")

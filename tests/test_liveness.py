@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from common import write_segment
-from conftest import need
-from test_daemon import EXAMPLES, HAMILTON, LIN_CLOSE, replay
+from helpers.media import write_segment
+from helpers.replay import replay
+from helpers.shared import EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.config import ConfigError, Liveness, load_config
 from facewatch.detectors.base import Face

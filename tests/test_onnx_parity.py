@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import DATA, REPO, need
-from test_detectors import HAMILTON, LFW, STREET, TWO_PEOPLE, YOLO8, YOLO11, read_frames
+from helpers.media import read_frames
+from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, TWO_PEOPLE, YOLO8, YOLO11, need
 
 from facewatch.build.export import export_facenet, quantize_facenet
 from facewatch.detectors.face import MtcnnFaceDetector
@@ -90,8 +90,8 @@ def torch_embedder(model_dirs) -> TorchEmbedder:
 
 @pytest.fixture(scope="module")
 def face_crops_real() -> np.ndarray:
-    """12 real 160x160 face crops: MTCNN's most certain face in 8 LFW photos and facenet-pytorch's 4 test images."""
-    paths = sorted(need(LFW).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
+    """12 real 160x160 face crops: MTCNN's most certain face in 8 LFW_IMAGES photos and facenet-pytorch's 4 test images."""
+    paths = sorted(need(LFW_IMAGES).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
     mtcnn = MtcnnFaceDetector()
     crops = []
     for path in paths:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import DATA, need
+from helpers.shared import DATA, need
 
 from facewatch.config import load_config
 from facewatch.engine import load_matcher
