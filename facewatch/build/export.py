@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-from facewatch.detectors.face import MTCNN_ONNX_FILES
 from facewatch.identity.embedding import (
     CROP_SIZE,
     ONNX_HINT,
@@ -24,6 +23,7 @@ from facewatch.identity.embedding import (
 )
 from facewatch.paths import write_private
 from facewatch.weights.registry import (
+    MTCNN_ONNX_FILES,
     casia_weights,
     exported_person_name,
     person_model_path,
@@ -125,7 +125,6 @@ def _export_person(weights: Path, imgsz: int, target: Path) -> Path:
     """Export a YOLO .pt to ONNX at `imgsz` with ultralytics and move it to `target`."""
     from ultralytics import YOLO
 
-    import facewatch.detectors.person  # noqa: F401  (ultralytics' offline/no-analytics switches first)
 
     exported = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False))
     shutil.move(str(exported), target)

@@ -33,7 +33,9 @@ class ModelSpec:
     ultralytics: bool = False  # ultralytics can download it on a machine with internet
 
 
-ONNX_FACE_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "facenet_casia-webface.onnx")
+MTCNN_TORCH_FILES = ("pnet.pt", "rnet.pt", "onet.pt")  # facenet-pytorch's P-, R- and O-Net, in cascade order
+MTCNN_ONNX_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")  # their exports, same order
+ONNX_FACE_FILES = (*MTCNN_ONNX_FILES, "facenet_casia-webface.onnx")
 _SHARED = "an offline copy is in facewatch's shared/models (see its MANIFEST.md)"
 REGISTRY: dict[str, ModelSpec] = {
     spec.filename: spec
@@ -183,7 +185,6 @@ def _ultralytics_download(name: str, dest: Path) -> Path:
     """Let ultralytics fetch one of its released weights into `dest`; ModelError (with the offline fix) on failure."""
     from ultralytics.utils.downloads import attempt_download_asset
 
-    import facewatch.detectors.person  # noqa: F401  (sets ultralytics' offline/no-analytics switches first)
 
     target = dest / name
     try:
