@@ -7,4 +7,9 @@ import os
 # before onnxruntime is imported, so it is set here, on import of the package, before any facewatch module runs.
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
+# Bounded decoding (facewatch/imageio.py): OpenCV reads its pixel limit for every decoder when cv2 is imported, so
+# it is set here too, before any facewatch module imports cv2. The limit is facewatch's, not the caller's.
+MAX_IMAGE_PIXELS = 40_000_000
+os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
+
 __version__ = "0.1.0"
