@@ -2,10 +2,9 @@
 
 import os
 
-# Privacy: onnxruntime >= 1.29 (Linux, macOS) queues telemetry for Microsoft's collector and writes a device id
-# under ~/.cache/Microsoft at its first import. ORT_DISABLE_TELEMETRY=1 turns all of it off, but only when set
-# before onnxruntime is imported, so it is set here, on import of the package, before any facewatch module runs.
-os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+from facewatch import offline
+
+offline.apply()  # before any facewatch module can import onnxruntime or ultralytics
 
 # Bounded decoding (facewatch/imageio.py): OpenCV reads its pixel limit for every decoder when cv2 is imported, so
 # it is set here too, before any facewatch module imports cv2. The limit is facewatch's, not the caller's.
@@ -13,3 +12,4 @@ MAX_IMAGE_PIXELS = 40_000_000
 os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(MAX_IMAGE_PIXELS)
 
 __version__ = "0.1.0"
+APP = "facewatch"  # the one name: user dirs, notifications, tray, autostart entries

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import platformdirs
 
-APP = "facewatch"
+from facewatch import APP
+
 log = logging.getLogger("facewatch.paths")
 
 # Missing on Windows, where links and FIFOs are not planted by ordinary users the same way: 0 keeps the flags valid.
