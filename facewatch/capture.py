@@ -17,12 +17,7 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-<<<<<<< HEAD
-from typing import Any, Callable, Literal, Protocol
-=======
 from typing import Callable, Literal, Protocol
-from urllib.parse import urlsplit
->>>>>>> restructured
 
 import cv2
 import numpy as np

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from helpers.shared import REPO
 from facewatch import paths
 from facewatch.config import ConfigError, load_config
 from facewatch.events import EventLog, events_path, rotated_paths
