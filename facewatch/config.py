@@ -19,7 +19,6 @@ import json
 import math
 import os
 import re
-import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -201,7 +200,10 @@ def load_config(path: Path | None = None) -> Config:
 
 def model_dirs(config: Config) -> list[Path]:
     """Model directories to search, first one written: $FACEWATCH_MODEL_DIR, else model_dir, else the cache."""
-    listed = [Path(p).expanduser() for p in os.environ.get(ENV_MODEL_DIR, "").split(os.pathsep) if p]
+    try:
+        listed = [Path(p).expanduser() for p in os.environ.get(ENV_MODEL_DIR, "").split(os.pathsep) if p]
+    except RuntimeError:  # ~nouser/...
+        raise ConfigError(f"${ENV_MODEL_DIR} = {_show(os.environ[ENV_MODEL_DIR])}: names a ~user that does not exist") from None
     if listed:
         return listed
     if config.model_dir is not None:
@@ -314,21 +316,13 @@ def _read_mapping(path: Path) -> dict:
 def _read_bounded(path: Path) -> bytes:
     """Rule 1: the bytes of a regular file of at most MAX_CONFIG_BYTES, never blocking on a FIFO or device."""
     try:
-        fd = os.open(path, os.O_RDONLY | paths.O_NONBLOCK | paths.O_CLOEXEC)
+        return paths.read_regular(path, MAX_CONFIG_BYTES)
+    except paths.NotRegularFile as e:
+        raise ConfigError(f"{path}: is {e.kind}, not a config file") from None
+    except paths.FileTooLarge:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KB; not a facewatch config file") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise ConfigError(f"{path}: is {paths.describe_kind(mode)}, not a config file")
-    with os.fdopen(fd, "rb") as f:
-        try:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-        except OSError as e:
-            raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KB; not a facewatch config file")
-    return raw
 
 
 # ---------------------------------------------------------------------------------------------- checking values

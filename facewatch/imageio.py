@@ -12,8 +12,6 @@ Every image is hostile input, and its decoding is bounded whatever the file clai
 from __future__ import annotations
 
 import io
-import os
-import stat
 import warnings
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import cv2
 import numpy as np
 
 from facewatch import MAX_IMAGE_PIXELS
-from facewatch.paths import O_CLOEXEC, O_NONBLOCK, describe_kind
+from facewatch.paths import FileTooLarge, NotRegularFile, read_regular
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
 MAX_PIXELS = MAX_IMAGE_PIXELS  # a bigger "photo" is refused instead of exhausting memory
@@ -42,22 +40,13 @@ class ImageError(ValueError):
 def read_image_bytes(path: Path) -> bytes:
     """Rule 1: the bytes of an image file, bounded; ImageError naming the file otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        raw = read_regular(path, MAX_FILE_BYTES)
+    except NotRegularFile as exc:
+        raise ImageError(path, f"is {exc.kind}, not an image file") from None
+    except FileTooLarge as exc:
+        raise ImageError(path, f"file too large ({exc.size // 1_000_000} MB, over {MAX_FILE_BYTES // 1_000_000} MB)") from None
     except OSError as exc:
         raise ImageError(path, f"cannot be read ({exc.strerror or exc})") from None
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
-        os.close(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageError(path, f"is {describe_kind(info.st_mode)}, not an image file")
-        raise ImageError(path, f"file too large ({info.st_size // 1_000_000} MB, over {MAX_FILE_BYTES // 1_000_000} MB)")
-    with os.fdopen(fd, "rb", buffering=0) as f:
-        try:
-            raw = f.read(MAX_FILE_BYTES + 1)  # the size may change after fstat: the bound holds anyway
-        except OSError as exc:
-            raise ImageError(path, f"cannot be read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ImageError(path, f"file too large (over {MAX_FILE_BYTES // 1_000_000} MB)")
     if not raw:
         raise ImageError(path, "empty file")
     return raw

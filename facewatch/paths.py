@@ -88,7 +88,20 @@ def _is_own(path: Path) -> bool:
 
 
 class NotRegularFile(OSError):
-    """Something that is not a plain file (a FIFO, device, folder, symlink) sits where facewatch keeps a file."""
+    """Something that is not a plain file (a FIFO, device, folder, symlink) sits where facewatch keeps a file;
+    `kind` says what it is, in words."""
+
+    def __init__(self, message: str, kind: str = "not a regular file") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class FileTooLarge(OSError):
+    """A file bigger than its reader's bound; `size` is what it holds (or at least holds)."""
+
+    def __init__(self, path: Path, size: int, limit: int) -> None:
+        super().__init__(f"{path}: larger than {limit} bytes")
+        self.size = size
 
 
 class NotAFolder(OSError):
@@ -148,8 +161,31 @@ def _refusal(path: Path, mode: int | None = None) -> NotRegularFile:
             mode = os.lstat(path).st_mode
         except OSError:
             mode = 0
-    return NotRegularFile(f"{path} is {describe_kind(mode)}, not a regular file; facewatch will not write "
-                          "through it (move it away)")
+    kind = describe_kind(mode)
+    return NotRegularFile(f"{path} is {kind}, not a regular file; facewatch will not write through it "
+                          "(move it away)", kind)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes, read without blocking on a FIFO or device (rule 2):
+    NotRegularFile or FileTooLarge otherwise, before more than `limit` bytes are read."""
+    fd = os.open(path, os.O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = describe_kind(info.st_mode)
+            raise NotRegularFile(f"{path} is {kind}, not a regular file", kind)
+        if info.st_size > limit:
+            raise FileTooLarge(path, info.st_size, limit)
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):  # the size may grow after fstat
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FileTooLarge(path, total, limit)
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def write_private(path: Path, data: bytes) -> None:
