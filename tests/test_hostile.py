@@ -4,6 +4,7 @@ a subprocess), one line of message, and the user's data intact."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -12,22 +13,31 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
-
+from helpers.fakes import CountingEmbedder
 from helpers.shared import REPO
+
 from facewatch import paths
+from facewatch.cli import main
 from facewatch.config import ConfigError, load_config
 from facewatch.events import EventLog, events_path, rotated_paths
+from facewatch.identity.enroll import enroll_images
+from facewatch.identity.gallery import load_gallery, person_dir
 from facewatch.imageio import MAX_FILE_BYTES, ImageError, read_rgb
 
-ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def child_env() -> dict[str, str]:
+    """The environment for a child process: this test's isolated user dirs, this tree's code."""
+    return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def run_limited(code: str, *args: str, memory_mb: int = 1500, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `code` in a fresh Python with its address space capped at `memory_mb` and a wall-clock timeout."""
     prelude = f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({memory_mb << 20}, {memory_mb << 20}))\n"
     return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code), *args], capture_output=True,
-                          text=True, timeout=timeout, env=ENV)
+                          text=True, timeout=timeout, env=child_env())
 
 
 def cli_limited(*argv: str, memory_mb: int = 1500, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -271,3 +281,213 @@ def test_stream_passwords_are_masked_in_log_lines(capsys):
         logger.removeHandler(handler)
     assert capsys.readouterr().err == ("watching rtsp://admin:***@127.0.0.1:9/x (1 people enrolled)\n"
                                        "stream http://cam.local/video?user=admin&password=***&fps=5\n")
+
+
+# ---------------------------------------------------------------------------------------------- the gallery
+
+
+class WholeImageFace:
+    """A face detector stand-in: one face covering the whole image (enrollment's writing is under test here)."""
+
+    def detect(self, image):
+        from facewatch.detectors.base import Face
+
+        return [Face(np.array([0, 0, image.shape[1], image.shape[0]], np.float32), 1.0)]
+
+
+def noise_photo(path: Path, seed: int) -> Path:
+    """A distinct, sharp, mid-grey JPEG: passes enrollment's quality checks with WholeImageFace."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), rng.integers(60, 200, (64, 64, 3), dtype=np.uint8))
+    return path
+
+
+def test_forget_never_follows_a_link_out_of_the_gallery(tmp_path, capsys):
+    originals = tmp_path / "MyPhotos"
+    mine = [noise_photo(originals / f"{n}.jpg", n) for n in range(3)]
+    before = {p: p.read_bytes() for p in mine}
+    gallery = paths.data_dir() / "reference_faces"
+    paths.private_dir(gallery)
+    (gallery / "me").symlink_to(originals, target_is_directory=True)
+    enroll_images(gallery / "ann", [noise_photo(tmp_path / "ann.jpg", 9)], WholeImageFace())
+    assert main(["forget", "--yes"]) == 0  # was: deleted ~/MyPhotos, then NotADirectoryError half done
+    out = capsys.readouterr().out
+    assert {p: p.read_bytes() for p in mine} == before and (gallery / "me").is_symlink()
+    assert f"kept {gallery / 'me'} (not written by facewatch)" in out.splitlines()
+    assert not (gallery / "ann").exists()
+
+
+def test_remove_deletes_only_what_facewatch_enrolled_and_says_exactly_that(tmp_path, capsys, monkeypatch):
+    pictures = tmp_path / "Pictures"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"gallery:\n  dir: {pictures}\n")
+    holidays = pictures / "Holidays"
+    theirs = [noise_photo(holidays / "beach.jpg", 1), holidays / "notes.txt", noise_photo(holidays / "raw" / "a.jpg", 2)]
+    theirs[1].write_text("trip notes\n")
+    before = {p: p.read_bytes() for p in theirs}
+    assert main(["--config", str(config), "remove", "Holidays", "--yes"]) == 2  # was: the whole folder went
+    assert capsys.readouterr().err == (f"facewatch: error: {holidays} holds no photo facewatch enrolled; nothing to "
+                                       "remove (its files are yours)\n")
+    [added] = enroll_images(holidays, [noise_photo(tmp_path / "me.jpg", 3)], WholeImageFace())
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert main(["--config", str(config), "remove", "Holidays"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "This deletes 1 photo(s) of Holidays that facewatch enrolled:",
+        f"  {added.path}",
+        f"and keeps 3 other item(s) in {holidays}: beach.jpg, notes.txt, raw",
+        f"removed 1 photo(s) of Holidays; kept in {holidays}: beach.jpg, notes.txt, raw",
+    ]
+    assert {p: p.read_bytes() for p in theirs} == before and not added.path.exists()
+
+
+def test_remove_on_a_symlinked_folder_is_one_line(tmp_path, capsys):
+    gallery = paths.private_dir(paths.data_dir() / "reference_faces")
+    elsewhere = tmp_path / "elsewhere"
+    photo = noise_photo(elsewhere / "x.jpg", 1)
+    (gallery / "bob").symlink_to(elsewhere, target_is_directory=True)
+    assert main(["remove", "bob", "--yes"]) == 2
+    assert capsys.readouterr().err == (f"facewatch: error: {gallery / 'bob'} is a link to another folder; facewatch "
+                                       "deletes only folders it created (remove the link yourself)\n")
+    assert photo.exists()
+
+
+def test_remove_drops_the_persons_embeddings_from_the_cache_at_once(tmp_path, capsys):
+    from facewatch.engine import gallery_cache_path
+
+    gallery = paths.data_dir() / "reference_faces"
+    for n, name in enumerate(["ann", "bob"]):
+        enroll_images(gallery / name, [noise_photo(tmp_path / f"{name}.jpg", n)], WholeImageFace())
+    cache = gallery_cache_path(load_config(), "casia-webface")
+    load_gallery(gallery, CountingEmbedder(), cache, "casia-webface")
+    assert len(json.loads(cache.read_text())["entries"]) == 2
+    assert main(["remove", "ann", "--yes"]) == 0
+    assert len(json.loads(cache.read_text())["entries"]) == 1  # no load needed: ann's embedding is gone
+
+
+@pytest.mark.parametrize("tamper, problem", [
+    (lambda v: [x * 50 for x in v], "length 50, not 1"),
+    (lambda v: v[:3], "not a 512-value embedding"),
+    (lambda v: [float("nan")] * 512, "not finite numbers"),
+    (lambda v: "owner", "not a 512-value embedding"),
+])
+def test_a_tampered_cache_entry_is_re_embedded_never_used(tmp_path, caplog, tamper, problem):
+    root, cache = tmp_path / "faces", tmp_path / "cache.json"
+    photo = noise_photo(root / "owner" / "1.jpg", 1)
+    embed = CountingEmbedder()
+    clean = load_gallery(root, embed, cache, "m1").embeddings.copy()
+    data = json.loads(cache.read_text())
+    [entry] = data["entries"].values()
+    entry["embedding"] = tamper(entry["embedding"])
+    cache.write_text(json.dumps(data, allow_nan=True))
+    with caplog.at_level(logging.WARNING):
+        gallery = load_gallery(root, embed, cache, "m1")
+    assert embed.calls == 2 and np.array_equal(gallery.embeddings, clean)  # embedded again, not used
+    assert f"gallery cache entry of {photo} is bad ({problem}); embedding the photo again" in caplog.messages
+
+
+def test_refused_photos_are_checked_again_when_the_detector_settings_change(tmp_path):
+    root, cache = tmp_path / "faces", tmp_path / "cache.json"
+    noise_photo(root / "ann" / "1.jpg", 1)
+    settings = {"min_face_size": 40, "thresholds": [0.6, 0.7, 0.7], "min_probability": 0.9}
+    assert load_gallery(root, lambda image: np.zeros((0, 512), np.float32), cache, "m1", settings).problems
+    embed = CountingEmbedder()
+    assert load_gallery(root, embed, cache, "m1", settings).problems and embed.calls == 0  # cached refusal
+    gallery = load_gallery(root, embed, cache, "m1", {**settings, "min_face_size": 20})
+    assert embed.calls == 1 and gallery.names == ["ann"]
+
+
+def test_the_same_photo_is_embedded_once_and_under_two_names_names_nobody(tmp_path):
+    import shutil
+
+    root, cache = tmp_path / "faces", tmp_path / "cache.json"
+    first = noise_photo(root / "ann" / "1.jpg", 1)
+    for n in range(2, 40):
+        shutil.copy(first, root / "ann" / f"{n}.jpg")
+    embed = CountingEmbedder()
+    assert len(load_gallery(root, embed, cache, "m1").names) == 39 and embed.calls == 1
+    (root / "bob").mkdir()
+    shutil.copy(first, root / "bob" / "1.jpg")
+    gallery = load_gallery(root, embed, cache, "m1")
+    assert gallery.names == [] and len(gallery.problems) == 40
+
+
+# ---------------------------------------------------------------------------------------------- enrollment
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("unknown", "reserved (facewatch uses it for a face that is nobody)"),
+    ("Unverified", "reserved (facewatch uses it for a face that is nobody)"),
+    ("eve\nalice: 5 photo(s)", "control or invisible characters"),
+    ("bob\u202egnp.exe", "control or invisible characters"),
+    ("z" * 300, "longer than 64 characters"),
+])
+def test_bad_names_are_refused_with_one_line(tmp_path, capsys, name, reason):
+    code = main(["enroll", name, "--images", str(noise_photo(tmp_path / "x.jpg", 1))])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("facewatch: error: invalid person name ")
+    assert err.endswith(f": {reason}\n") and not (paths.data_dir() / "reference_faces").exists()
+
+
+def test_nfc_and_nfd_spellings_are_one_person(tmp_path):
+    gallery = paths.data_dir() / "reference_faces"
+    nfd = "zoe\u0308"
+    assert person_dir(gallery, nfd) == person_dir(gallery, "zo\u00eb") == gallery / "zo\u00eb"
+
+
+def test_the_same_photo_under_two_names_is_refused(tmp_path):
+    gallery = paths.data_dir() / "reference_faces"
+    photo = noise_photo(tmp_path / "me.jpg", 1)
+    [ann] = enroll_images(gallery / "ann", [photo], WholeImageFace())
+    [bob] = enroll_images(gallery / "bob", [photo], WholeImageFace())
+    [again] = enroll_images(gallery / "ann", [photo], WholeImageFace())
+    assert ann.path is not None and (bob.path, bob.reason) == (None, "the same photo is already enrolled as ann")
+    assert (again.path, again.reason) == (None, "already enrolled")
+
+
+CONCURRENT_ENROLL = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from test_hostile import WholeImageFace
+from facewatch.identity.enroll import enroll_images
+photos = sorted(Path(sys.argv[2]).glob("*.jpg"))
+added = enroll_images(Path(sys.argv[1]), photos, WholeImageFace())
+print(sum(a.path is not None for a in added))
+"""
+
+
+def test_two_enrolls_at_once_keep_every_photo(tmp_path):
+    folder = paths.data_dir() / "reference_faces" / "ann"
+    batches = []
+    for b in range(2):
+        for n in range(30):
+            noise_photo(tmp_path / f"batch{b}" / f"shot-{n}.jpg", 100 * b + n)  # same file names in both
+        batches.append(subprocess.Popen([sys.executable, "-c", CONCURRENT_ENROLL, str(folder), str(tmp_path / f"batch{b}"),
+                                         str(REPO / "tests")], stdout=subprocess.PIPE, text=True, env=child_env()))
+    added = [int(p.communicate(timeout=120)[0]) for p in batches]
+    assert added == [30, 30] and len(list(folder.glob("*.jpg"))) == 60  # was: 120 "added", 108 on disk
+    from facewatch.identity.enrolled import Record
+
+    assert len(Record.load(folder.parent).photos) == 60
+
+
+def test_a_second_writer_waits_then_refuses_with_one_line(tmp_path):
+    from facewatch.identity.enrolled import GalleryBusy, writer
+
+    root = tmp_path / "faces"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+                               "from facewatch.identity.enrolled import writer\n"
+                               "with writer(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(30)",
+                               str(root)], stdout=subprocess.PIPE, text=True, env=child_env())
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with pytest.raises(GalleryBusy, match=f"is changing the gallery {root}; try again when it is done"):
+            with writer(root, wait_s=0.5):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
