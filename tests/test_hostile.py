@@ -491,3 +491,102 @@ def test_a_second_writer_waits_then_refuses_with_one_line(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+# ---------------------------------------------------------------------------------------------- model files
+
+
+def test_a_built_model_without_its_hash_is_refused_and_stale_temp_files_swept(tmp_path, capsys):
+    from facewatch.weights.registry import ModelError, record_hash, require, sweep_temp
+
+    models = tmp_path / "models"
+    models.mkdir()
+    built = models / "facenet_casia-webface.onnx"
+    built.write_bytes(b"weights" * 1000)  # as a kill -9 between the file and its sidecar leaves it
+    stale = models / ".facenet_casia-webface.onnx.k2j3.tmp"
+    stale.write_bytes(b"half")
+    with pytest.raises(ModelError, match="has no recorded sha256 .*an interrupted build"):
+        require(built.name, [models])
+    record_hash(built)
+    assert require(built.name, [models]) == built
+    built.write_bytes(b"weights" * 10)  # truncated afterwards: `run` died with a ValueError traceback
+    with pytest.raises(ModelError, match="is corrupt or not the expected file"):
+        require(built.name, [models])
+    assert sweep_temp(models) == [stale] and not stale.exists()
+
+
+@pytest.mark.skipif(os.name == "nt" or os.geteuid() == 0, reason="root writes into read-only dirs")
+def test_building_into_a_read_only_dir_is_one_line(tmp_path):
+    from facewatch.weights.registry import ModelError, writable_dir
+
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o500)
+    with pytest.raises(ModelError, match="is not writable"):
+        writable_dir([read_only])
+
+
+def test_building_into_a_file_is_one_line(tmp_path, monkeypatch):
+    target = tmp_path / "models"
+    target.write_text("a file\n")
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", str(target))
+    done = cli_limited("models", "build", timeout=120)
+    assert one_line_error(done) == f"the model dir {target} is a file, not a folder; set model_dir to a folder"
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def test_the_lock_file_is_never_written_through_a_link(tmp_path, caplog):
+    from facewatch.system.instance import InstanceLock, lock_path
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    paths.private_dir(lock_path().parent)
+    lock_path().symlink_to(victim)
+    with caplog.at_level(logging.WARNING):
+        with InstanceLock():
+            pass
+    assert victim.read_text() == "precious\n"  # was: overwritten with the PID
+    assert any("is a symlink, not a regular file" in m for m in caplog.messages)
+
+
+@pytest.mark.parametrize("state", ["read-only", "a file"])
+def test_dry_run_survives_a_state_dir_it_cannot_write(state, caplog):
+    from facewatch.actions.dryrun import DryRunRecorder
+
+    if state == "a file":
+        paths.state_dir().parent.mkdir(parents=True, exist_ok=True)
+        paths.state_dir().write_text("not a folder\n")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only dirs")
+        paths.private_dir(paths.state_dir())
+        os.chmod(paths.state_dir(), 0o500)
+    recorder = DryRunRecorder(paths.state_dir() / "dry-run.jsonl")
+    with caplog.at_level(logging.WARNING):
+        assert recorder.lock("unknown face").ok  # was: a traceback at the first decision
+        recorder.notify("facewatch", "onlooker")
+    assert [e.action for e in recorder.entries] == ["lock", "notify"]
+    assert sum("decisions are kept in memory only" in m for m in caplog.messages) == 1
+
+
+@pytest.mark.parametrize("fps", ["nan", "-1", "inf", "0"])
+def test_a_bad_fps_is_one_line(fps):
+    done = cli_limited("run", "--fps", fps, "--source", "x.mp4", timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == f"facewatch run: error: argument --fps: must be a number > 0, got '{fps}'"
+
+
+def test_a_long_gallery_load_reports_progress(tmp_path, caplog, monkeypatch):
+    from facewatch.identity import gallery as gallery_module
+
+    monkeypatch.setattr(gallery_module, "PROGRESS_EVERY_S", 0.0)
+    root = tmp_path / "faces"
+    for n in range(3):
+        noise_photo(root / "ann" / f"{n}.jpg", n)
+    seen = []
+    with caplog.at_level(logging.INFO, logger="facewatch.identity.gallery"):
+        load_gallery(root, CountingEmbedder(), tmp_path / "cache.json", "m1", progress=lambda *a: seen.append(a))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+    assert [m for m in caplog.messages if m.startswith("loading gallery")] == [
+        "loading gallery: 1 of 3 photos", "loading gallery: 2 of 3 photos"]
