@@ -43,6 +43,7 @@ class EventLog:
         self.last: dict[str, Any] | None = None
         self.failed = False
         self._file = None
+        self._size = 0
 
     def write(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event (wall-clock time added) and return it."""
@@ -53,14 +54,16 @@ class EventLog:
         try:
             if self._file is None:
                 self._file = open_private_append(self.path)  # rule 1
-            self._file.write(json.dumps(event, separators=(",", ":")) + "\n")
+                self._size = self.path.stat().st_size
+            line = json.dumps(event, separators=(",", ":")) + "\n"  # ASCII: one character, one byte
+            self._file.write(line)
             self._file.flush()
-            if self._file.tell() >= self.max_bytes:
+            self._size += len(line)
+            if self._size >= self.max_bytes:
                 self._rotate()
         except OSError as exc:
             if not self.failed:  # say it once: a full disk must not flood the console either
-                log.warning("event log %s not writable (%s); events are kept in memory only", self.path,
-                            exc.strerror or exc)
+                log.warning("event log %s not writable (%s); events are kept in memory only", self.path, exc)
             self.failed = True
             self.close()
         return event

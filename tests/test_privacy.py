@@ -132,7 +132,9 @@ def test_everything_stored_is_user_only():
     home = Path(os.environ["FACEWATCH_HOME"])
     files = {str(p.relative_to(home)): mode(p) for p in home.rglob("*") if p.is_file()}
     dirs = {str(p.relative_to(home)): mode(p) for p in home.rglob("*") if p.is_dir()}
+    gallery_id = record_path(gallery).stem.removeprefix("enrolled-")
     assert files == {"data/reference_faces/barack/obama.jpg": "0o600", "data/gallery-casia-webface.json": "0o600",
+                     f"data/enrolled-{gallery_id}.json": "0o600", f"state/gallery-{gallery_id}.lock": "0o600",
                      "state/events.jsonl": "0o600", "state/facewatch.lock": "0o600"}
     assert dirs == {"data": "0o700", "data/reference_faces": "0o700", "data/reference_faces/barack": "0o700",
                     "state": "0o700"}

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from facewatch import paths
 from facewatch.imageio import IMAGE_SUFFIXES
 
 RECORD_VERSION = 1
+_ENROLL_TEMP = re.compile(r"^\..+\.jpg\.[a-z0-9_]+\.tmp$")  # mkstemp's random part: lowercase, digits, _
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 WAIT_S = 30.0
 
@@ -158,8 +160,8 @@ def _plain_file(path: Path) -> bool:
 
 
 def _temp_of_write_private(path: Path) -> bool:
-    """A temp file paths.write_private leaves when killed mid-write (`.<name>.<random>.tmp`): facewatch's."""
-    return path.name.startswith(".") and path.name.endswith(".tmp")
+    """A temp file paths.write_private leaves when enroll is killed mid-write (`.<photo>.jpg.<random>.tmp`)."""
+    return _ENROLL_TEMP.match(path.name) is not None
 
 
 @contextlib.contextmanager
