@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from facewatch.config import Config
@@ -51,14 +52,16 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     def reload_gallery():
         """The gallery as it is on disk now (cached embeddings reused)."""
         return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
-                            gallery_model_id(weights))
+                            gallery_model_id(weights), dataclasses.asdict(config.face))
 
     tr = config.tracking
-    events = EventLog(events_path() if config.log.events else None)
+    events = EventLog(events_path() if config.log.events else None,
+                      max_bytes=int(config.log.events_max_mb * 1024 * 1024), keep=config.log.events_keep)
     if dry_run:
         locker = notifier = DryRunRecorder(state_dir() / "dry-run.jsonl")
     else:
         locker, notifier = find_locker(), find_notifier()
+    log.info("loading gallery %s", config.gallery_dir)  # a first load of hundreds of photos takes a while
     loop = Loop(
         source=frames, person=person, faces=faces, gallery=reload_gallery(), reload_gallery=reload_gallery,
         matcher=load_matcher(config, weights),

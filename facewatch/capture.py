@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable, Literal, Protocol
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -94,6 +93,16 @@ def source_kind(source: SourceSpec) -> Literal["camera", "stream", "file"]:
     return "stream" if _URL.match(value) else "file"
 
 
+# user:password@ in any URL, and password-like query values: what mask_secrets hides in every message.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s/@:]*):[^\s/@]*@")
+_QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pass|pwd|token|secret|key|auth)=)[^&\s]*")
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with stream passwords replaced by ***, for every console and log line."""
+    return _QUERY_SECRET.sub(r"\1***", _URL_PASSWORD.sub(r"\1:***@", text))
+
+
 def describe_source(source: SourceSpec) -> str:
     """A short name for logs and messages; a stream URL's password is masked."""
     value = parse_source(source)
@@ -102,11 +111,7 @@ def describe_source(source: SourceSpec) -> str:
         return f"camera {value}"
     if kind == "file":
         return f"video {value}"
-    parts = urlsplit(str(value))
-    if parts.password is not None:
-        host = parts.netloc.rsplit("@", 1)[1]
-        value = parts._replace(netloc=f"{parts.username or ''}:***@{host}").geturl()
-    return f"stream {value}"
+    return f"stream {mask_secrets(str(value))}"
 
 
 def open_error_hint(source: SourceSpec) -> str:

@@ -31,6 +31,17 @@ class UserError(Exception):
     """An error the user can fix; printed as one line, never with a traceback."""
 
 
+class _MaskSecrets(logging.Filter):
+    """Hides stream passwords in every log line, whichever module logs the URL (docs/security.md)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Format the message once, masked; the record then carries no arguments."""
+        from facewatch.capture import mask_secrets
+
+        record.msg, record.args = mask_secrets(record.getMessage()), None
+        return True
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: global options plus one sub-parser per command, each filled by its module."""
     parser = argparse.ArgumentParser(prog="facewatch", description=__doc__.split(":")[0])
@@ -51,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     if not {"-v", "--verbose"} & set(words):  # OpenCV prints driver warnings for every camera index it probes;
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # it reads this once, when cv2 is first imported
-    from facewatch.capture import SourceError
+    from facewatch.capture import SourceError, mask_secrets
     from facewatch.config import ConfigError
     from facewatch.weights.registry import ModelError
 
@@ -61,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_MaskSecrets())
     try:
         return int(args.handler(args) or 0)
     except (UserError, ConfigError, ModelError, SourceError, FileNotFoundError) as exc:
-        print(f"facewatch: error: {exc}", file=sys.stderr)
+        print(f"facewatch: error: {mask_secrets(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

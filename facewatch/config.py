@@ -2,6 +2,13 @@
 
 The dataclasses below are the schema (keys, types, bounds); the packaged config.yaml holds every default and
 documents it. Loading only reads files: facewatch never writes a config.
+
+A config file is treated as hostile input (docs/security.md):
+ 1. Only a regular file is read, opened non-blocking and read up to MAX_CONFIG_BYTES (a FIFO, /dev/zero or a
+    huge file is refused with one line, never waited on).
+ 2. YAML aliases are limited to MAX_ALIASES and nesting to MAX_DEPTH, so a few hundred bytes cannot expand into
+    gigabytes or overflow the stack.
+ 3. A value quoted in a message is cut to a few dozen characters without being written out in full first.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 USER_CONFIG_NAME = "config.yaml"
 ENV_CONFIG = "FACEWATCH_CONFIG"
 ENV_MODEL_DIR = "FACEWATCH_MODEL_DIR"
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_ALIASES = 50
+MAX_DEPTH = 20
 
 
 class ConfigError(ValueError):
@@ -39,9 +49,12 @@ def _rule(
     le: float | None = None,
     multiple_of: int | None = None,
     existing_path: bool = False,
+    folder: bool = False,
 ) -> Any:
-    """A schema field with bounds beyond its type; `existing_path` resolves a relative file that exists."""
-    bounds = {"ge": ge, "gt": gt, "le": le, "multiple_of": multiple_of, "existing_path": existing_path}
+    """A schema field with bounds beyond its type; `existing_path` resolves a relative file that exists,
+    `folder` refuses a path that exists but is not a folder."""
+    bounds = {"ge": ge, "gt": gt, "le": le, "multiple_of": multiple_of, "existing_path": existing_path,
+              "folder": folder}
     return field(metadata={"rule": bounds})
 
 
@@ -98,7 +111,7 @@ class Matching:
 class Gallery:
     """The enrolled people's photos; dir None = the user data dir (see Config.gallery_dir)."""
 
-    dir: Path | None
+    dir: Path | None = _rule(folder=True)
 
 
 @dataclass(frozen=True)
@@ -145,6 +158,8 @@ class Log:
     """The event log and the console log level."""
 
     events: bool
+    events_max_mb: float = _rule(gt=0)
+    events_keep: int = _rule(ge=0, le=100)
     level: Literal["debug", "info", "warning", "error"]
 
 
@@ -153,7 +168,7 @@ class Config:
     """All settings; `config_file` is the file merged over the packaged defaults (or the defaults themselves)."""
 
     engine: Literal["auto", "torch", "onnx"]
-    model_dir: Path | None
+    model_dir: Path | None = _rule(folder=True)
     camera: Camera
     person: Person
     face: Face
@@ -185,7 +200,10 @@ def load_config(path: Path | None = None) -> Config:
 
 def model_dirs(config: Config) -> list[Path]:
     """Model directories to search, first one written: $FACEWATCH_MODEL_DIR, else model_dir, else the cache."""
-    listed = [Path(p).expanduser() for p in os.environ.get(ENV_MODEL_DIR, "").split(os.pathsep) if p]
+    try:
+        listed = [Path(p).expanduser() for p in os.environ.get(ENV_MODEL_DIR, "").split(os.pathsep) if p]
+    except RuntimeError:  # ~nouser/...
+        raise ConfigError(f"${ENV_MODEL_DIR} = {_show(os.environ[ENV_MODEL_DIR])}: names a ~user that does not exist") from None
     if listed:
         return listed
     if config.model_dir is not None:
@@ -220,7 +238,29 @@ def _must_exist(path: Path, why: str) -> Path:
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that reads only true/false as booleans (so `onlooker: off` is the text "off", as in
-    YAML 1.2) and rejects a key given twice instead of silently keeping the last one."""
+    YAML 1.2), rejects a key given twice instead of silently keeping the last one, and bounds aliases and
+    nesting (rule 2)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._aliases = 0
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        """Compose one node, counting aliases and depth before the value can grow (rule 2)."""
+        mark = self.peek_event().start_mark
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_ALIASES:
+                raise yaml.composer.ComposerError(
+                    None, None, f"more than {MAX_ALIASES} aliases (*name); write the values out", mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested more than {MAX_DEPTH} levels deep", mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         """Build a mapping, failing with the line of a repeated key."""
@@ -249,10 +289,7 @@ _Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|F
 
 def _read_mapping(path: Path) -> dict:
     """Parse one config file into a dict (an empty file is an empty dict), or fail with the line at fault."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the config file: {e.strerror}") from None
+    raw = _read_bounded(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -265,6 +302,8 @@ def _read_mapping(path: Path) -> dict:
         raise ConfigError(f"{path}: {where}invalid YAML: {e.problem}") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
+    except ValueError as e:  # an integer of thousands of digits, a date like 2024-13-45
+        raise ConfigError(f"{path}: invalid value: {_cut(str(e))}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -272,6 +311,18 @@ def _read_mapping(path: Path) -> dict:
             f"{path}: the top level must be a mapping of settings (key: value lines), got {_kind(data)}"
         )
     return data
+
+
+def _read_bounded(path: Path) -> bytes:
+    """Rule 1: the bytes of a regular file of at most MAX_CONFIG_BYTES, never blocking on a FIFO or device."""
+    try:
+        return paths.read_regular(path, MAX_CONFIG_BYTES)
+    except paths.NotRegularFile as e:
+        raise ConfigError(f"{path}: is {e.kind}, not a config file") from None
+    except paths.FileTooLarge:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KB; not a facewatch config file") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from None
 
 
 # ---------------------------------------------------------------------------------------------- checking values
@@ -389,13 +440,24 @@ def _coerce(hint: Any, rule: dict, value: Any, base: Path) -> Any:
     if hint is str:
         if not isinstance(value, str) or not value.strip():
             raise _Invalid("a non-empty string")
-        beside = base / Path(value).expanduser()
+        beside = base / _expand(value)
         return str(beside) if rule.get("existing_path") and "://" not in value and beside.exists() else value
     if hint is Path:
         if not isinstance(value, str) or not value.strip():
             raise _Invalid("a path")
-        return base / Path(value).expanduser()
+        path = base / _expand(value)
+        if rule.get("folder") and path.exists() and not path.is_dir():
+            raise _Invalid("a folder (this is a file)")
+        return path
     raise TypeError(f"config schema: no check for type {hint!r}")
+
+
+def _expand(value: str) -> Path:
+    """`~` and `~user` expanded; a user that does not exist is a bad value, not a crash."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:
+        raise _Invalid("a path whose ~user exists") from None
 
 
 def _number(hint: type, rule: dict, value: Any) -> int | float:
@@ -426,9 +488,35 @@ def _bounds(rule: dict) -> str:
 
 
 def _show(value: Any) -> str:
-    """A value as the user would write it in YAML-ish JSON (true, null, "text", [1, 2]), kept short."""
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    """A value as the user would write it in YAML-ish JSON (true, null, "text", [1, 2]), kept short (rule 3)."""
+    return _cut(_clipped_json(value, 61, 0))
+
+
+def _cut(text: str) -> str:
+    """Text cut to 60 characters for a one-line message."""
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _clipped_json(value: Any, budget: int, depth: int) -> str:
+    """JSON of `value` written only until about `budget` characters: an alias bomb or a self-referencing
+    list is never expanded in full."""
+    if isinstance(value, (list, dict)):
+        items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+        parts, used = [], 2
+        for key, item in items:
+            if used >= budget or depth >= 8:
+                parts.append("...")
+                break
+            part = _clipped_json(item, budget - used, depth + 1)
+            if isinstance(value, dict):
+                part = f"{_clipped_json(key, budget - used, depth + 1)}: {part}"
+            parts.append(part)
+            used += len(part) + 2
+        body = ", ".join(parts)
+        return f"{{{body}}}" if isinstance(value, dict) else f"[{body}]"
+    if isinstance(value, str):
+        value = value[:budget]
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _kind(value: Any) -> str:

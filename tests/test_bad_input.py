@@ -121,8 +121,7 @@ def test_the_corpus_through_the_command_line(corpus, tmp_path, capsys, caplog):
             code, out, err = cli(capsys, caplog, "--config", str(configs / name), *command)
             assert (code, err) == (2, f"facewatch: error: {configs / name}: {message}\n"), command
     code, out, err = cli(capsys, caplog, "--config", str(configs / "dir.yaml"), "list")
-    assert (code, err) == (2, f"facewatch: error: {configs / 'dir.yaml'}: cannot read the config file: "
-                              f"Is a directory\n")
+    assert (code, err) == (2, f"facewatch: error: {configs / 'dir.yaml'}: is a folder, not a config file\n")
     code, out, err = cli(capsys, caplog, "--config", str(configs / "missing.yaml"), "list")
     assert (code, err) == (2, f"facewatch: error: {configs / 'missing.yaml'}: config file not found "
                               f"(given with --config)\n")
@@ -154,7 +153,7 @@ def test_the_corpus_through_the_command_line(corpus, tmp_path, capsys, caplog):
         f"  skipped {photos / 'truncated.jpg'}: {UNREADABLE}",
         f"  skipped {photos / 'huge.png'}: image too large (12000x12000)",
         f"  skipped {photos / 'notes.jpg'}: {UNREADABLE}",
-        f"  skipped {photos / 'x.jpg'}: cannot be read (Is a directory)",
+        f"  skipped {photos / 'x.jpg'}: is a folder, not an image file",
         f"  skipped {photos / 'loop.jpg'}: cannot be read (Too many levels of symbolic links)",
         f"  skipped {photos / 'dangling.jpg'}: cannot be read (No such file or directory)",
         f"  skipped {photos / 'missing.jpg'}: cannot be read (No such file or directory)",

@@ -503,5 +503,5 @@ def test_an_unusable_lock_file_warns_and_runs_unguarded(caplog):
     with InstanceLock():
         pass
     assert [r.getMessage() for r in caplog.records if r.name == "facewatch.system.instance"] == [
-        f"cannot create the lock file {state / 'facewatch.lock'} (Not a directory); "
+        f"cannot create the lock file {state / 'facewatch.lock'} ({state}: is a file, not a folder; move it away); "
         f"not guarding against a second instance"]

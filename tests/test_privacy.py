@@ -22,6 +22,7 @@ from facewatch.cli import main
 from facewatch.config import load_config
 from facewatch.engine import gallery_cache_path
 from facewatch.events import EventLog, events_path
+from facewatch.identity.enrolled import Record, record_path
 from facewatch.identity.gallery import load_gallery
 from facewatch.system.instance import InstanceLock, lock_path
 
@@ -131,7 +132,9 @@ def test_everything_stored_is_user_only():
     home = Path(os.environ["FACEWATCH_HOME"])
     files = {str(p.relative_to(home)): mode(p) for p in home.rglob("*") if p.is_file()}
     dirs = {str(p.relative_to(home)): mode(p) for p in home.rglob("*") if p.is_dir()}
+    gallery_id = record_path(gallery).stem.removeprefix("enrolled-")
     assert files == {"data/reference_faces/barack/obama.jpg": "0o600", "data/gallery-casia-webface.json": "0o600",
+                     f"data/enrolled-{gallery_id}.json": "0o600", f"state/gallery-{gallery_id}.lock": "0o600",
                      "state/events.jsonl": "0o600", "state/facewatch.lock": "0o600"}
     assert dirs == {"data": "0o700", "data/reference_faces": "0o700", "data/reference_faces/barack": "0o700",
                     "state": "0o700"}
@@ -152,11 +155,16 @@ def stored(tmp_path) -> dict[str, Path]:
     gallery = tmp_path / "my faces"
     config = tmp_path / "config.yaml"
     config.write_text(f"gallery:\n  dir: {gallery}\n")
+    record = Record(gallery)  # what `enroll` keeps: forget deletes only the photos it wrote
     for name, values in (("ann", (40, 50)), ("bob", (80,))):
         folder = paths.private_dir(gallery / name)
         for value in values:
             cv2.imwrite(str(folder / f"{value}.jpg"), np.full((40, 40, 3), value, np.uint8))
+            written = hashlib.sha256((folder / f"{value}.jpg").read_bytes()).hexdigest()
+            record.add(folder / f"{value}.jpg", written, written)
+    record.save()
     (gallery / "bob" / "notes.txt").write_text("bob's photos are from the 2024 trip\n")
+    cv2.imwrite(str(gallery / "bob" / "holiday.jpg"), np.full((40, 40, 3), 90, np.uint8))  # bob's, not enrolled
     (gallery / "ann" / ".50.jpg.x1y2.tmp").write_bytes(b"half a photo")
     cfg = load_config(config)
     for weights in ("casia-webface", "vggface2"):
@@ -202,8 +210,13 @@ def test_forget_asks_first_and_a_no_keeps_everything(stored, capsys, monkeypatch
         f"  gallery cache {data / 'gallery-vggface2.json'}",
         f"  gallery cache {data / '.gallery-casia-webface.json.a1b2c3.tmp'}",
         f"  3 enrolled photo(s) of ann in {gallery / 'ann'}",
+        "      .50.jpg.x1y2.tmp",
+        "      40.jpg",
+        "      50.jpg",
         f"  1 enrolled photo(s) of bob in {gallery / 'bob'}",
+        "      80.jpg",
         f"  event log {events_path()}",
+        f"  enrollment record {record_path(gallery)}",
         "nothing deleted",
     ]
     assert files_under(home) | files_under(stored["gallery"]) == before
@@ -220,22 +233,25 @@ def test_forget_yes_wipes_the_biometric_data_and_nothing_else(stored, capsys, mo
         f"removed gallery cache {data / 'gallery-vggface2.json'}",
         f"removed gallery cache {data / '.gallery-casia-webface.json.a1b2c3.tmp'}",
         f"removed 3 photo(s) of ann and their folder {gallery / 'ann'}",
-        f"removed 1 photo(s) of bob; kept in {gallery / 'bob'} (not photos): notes.txt",
+        f"removed 1 photo(s) of bob; kept in {gallery / 'bob'} (not written by facewatch): holiday.jpg, notes.txt",
         f"removed event log {events_path()}",
+        f"removed enrollment record {record_path(gallery)}",
     ]
     assert digest(stored["config"], stored["model"], stored["gallery"] / "bob" / "notes.txt") == kept
     assert files_under(paths.data_dir()) == set() and not events_path().exists()
-    assert files_under(gallery) == {"bob/notes.txt"}
+    assert files_under(gallery) == {"bob/notes.txt", "bob/holiday.jpg"}
     assert forget(capsys, stored["config"], "--yes") == (
-        0, "nothing to forget: no gallery cache, enrolled photo or event log is stored\n", "")
+        0, "nothing to forget: no gallery cache, enrolled photo or event log is stored\n"
+           f"kept {gallery / 'bob'} (not written by facewatch)\n", "")
 
 
 def test_forget_answered_yes_at_the_terminal(stored, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     code, out, err = forget(capsys, stored["config"])
-    assert code == 0 and out.splitlines()[-1] == f"removed event log {events_path()}"
-    assert files_under(paths.data_dir()) == set() and files_under(stored["gallery"]) == {"bob/notes.txt"}
+    assert code == 0 and out.splitlines()[-1] == f"removed enrollment record {record_path(stored['gallery'])}"
+    assert files_under(paths.data_dir()) == set()
+    assert files_under(stored["gallery"]) == {"bob/notes.txt", "bob/holiday.jpg"}
 
 
 def test_forget_refuses_while_facewatch_runs(stored, capsys):

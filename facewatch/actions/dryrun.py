@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Callable
 
 from facewatch.actions.lock import LockResult
 from facewatch.paths import open_private_append
+
+log = logging.getLogger("facewatch.actions.dryrun")
 
 
 @dataclass(frozen=True)
@@ -33,13 +36,21 @@ class DryRunRecorder:
         self.path = path
         self.entries: list[Recorded] = []
         self._clock = clock
+        self._failed = False
 
     def _record(self, action: str, reason: str) -> None:
         entry = Recorded(self._clock(), action, reason)
         self.entries.append(entry)
-        if self.path is not None:
+        if self.path is None:
+            return
+        try:
             with open_private_append(self.path) as f:
                 f.write(json.dumps(asdict(entry)) + "\n")
+        except OSError as exc:  # a read-only state dir, a planted link: the decision is kept in memory, said once
+            if not self._failed:
+                log.warning("dry-run record %s not writable (%s); decisions are kept in memory only",
+                            self.path, exc.strerror or exc)
+            self._failed = True
 
     @property
     def available(self) -> bool:

@@ -23,6 +23,7 @@ def handle(args: argparse.Namespace) -> int:
     """Enroll, then print each photo kept or refused; exit 1 when nothing was added."""
     from facewatch.engine import choose_engine, load_face_detector
     from facewatch.identity.enroll import enroll_images
+    from facewatch.identity.enrolled import GalleryBusy
 
     config = load_config(args.config)
     try:
@@ -32,15 +33,20 @@ def handle(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
     detector = load_face_detector(config, choose_engine(config))
-    if args.images:
-        results = enroll_images(folder, args.images, detector)
-    else:
-        results = _from_camera(folder, args.camera if args.camera is not None else config.camera.source,
-                               detector, args.count)
+    try:
+        if args.images:
+            results = enroll_images(folder, args.images, detector)
+        else:
+            results = _from_camera(folder, args.camera if args.camera is not None else config.camera.source,
+                                   detector, args.count)
+    except GalleryBusy as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:  # the gallery folder is a file, read-only, a planted link...
+        raise UserError(f"cannot write the gallery: {exc.strerror and f'{exc.filename}: {exc.strerror}' or exc}") from None
     for r in results:
         print(f"  added {r.path}" if r.path else f"  skipped {r.source}: {r.reason}")
     added = sum(r.path is not None for r in results)
-    print(f"{added} photo(s) enrolled for {args.name} in {folder}")
+    print(f"{added} photo(s) enrolled for {folder.name} in {folder}")
     return 0 if added else 1
 
 

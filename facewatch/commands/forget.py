@@ -1,7 +1,9 @@
 """`facewatch forget [--yes]`: delete every piece of biometric data facewatch stored, after confirmation.
 
-That is the gallery embedding caches, the enrolled photos (the config's gallery folder) and the event log,
-which names the identities seen. The config file and the model files are never touched.
+That is the gallery embedding caches, the photos facewatch enrolled (identity/enrolled.py: never a file it did
+not write, never through a link), the enrollment records and calibration files in the data dir, the event and
+dry-run logs (they name the identities seen) and the eval caches of embeddings. The config file and the model
+files are never touched.
 """
 
 from __future__ import annotations
@@ -22,45 +24,59 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 @dataclass
 class Stored:
-    """What `forget` would delete: cache files, enrolled photos by person folder, the event log."""
+    """What `forget` would delete (files by what they are, photos by person folder) and what it keeps."""
 
-    caches: list[Path] = field(default_factory=list)
+    files: list[tuple[str, Path]] = field(default_factory=list)  # (what it is, path)
     photos: dict[Path, list[Path]] = field(default_factory=dict)
-    events: Path | None = None
+    kept: dict[Path, list[Path]] = field(default_factory=dict)  # a person folder's other files, or a link
 
     @property
     def empty(self) -> bool:
         """True when nothing is stored."""
-        return not (self.caches or self.photos or self.events)
+        return not (self.files or self.photos)
 
     def describe(self) -> list[str]:
         """One line per thing stored, in the words the prompt and the report use."""
-        lines = [f"gallery cache {path}" for path in self.caches]
+        lines = [f"{what} {path}" for what, path in self.files if what == "gallery cache"]
         for person, files in self.photos.items():
             lines.append(f"{len(files)} enrolled photo(s) of {person.name} in {person}")
-        if self.events is not None:
-            lines.append(f"event log {self.events}")
+            lines.extend(f"    {path.name}" for path in files)
+        lines += [f"{what} {path}" for what, path in self.files if what != "gallery cache"]
         return lines
 
 
 def find_stored(config: Config) -> Stored:
-    """Everything biometric facewatch keeps for this config: caches (and half-written temp copies), photos, log."""
-    from facewatch.engine import gallery_cache_path
-    from facewatch.events import events_path
+    """Everything biometric facewatch keeps for this config: caches, the photos it enrolled, records, logs."""
+    from facewatch.events import events_path, rotated_paths
+    from facewatch.identity.enrolled import Record, gallery_caches, record_path
     from facewatch.identity.gallery import people_dirs
-    from facewatch.imageio import image_files
+    from facewatch.paths import cache_dir, data_dir, state_dir
 
-    cache = gallery_cache_path(config, "*")  # one cache per FaceNet weight set
-    # write_private's temp files (`.<name>.<random>.tmp`) survive a kill mid-write and hold the same data.
-    caches = sorted(cache.parent.glob(cache.name)) + sorted(cache.parent.glob(f".{cache.name}.*.tmp"))
-    stored = Stored(caches=[p for p in caches if p.is_file()])
+    stored = Stored(files=[("gallery cache", p) for p in gallery_caches()])
+    record = Record.load(config.gallery_dir)
     for person in people_dirs(config.gallery_dir):
-        files = image_files(person) + sorted(p for p in person.glob(".*.tmp") if p.is_file())
-        if files:
-            stored.photos[person] = files
-    log = events_path()
-    stored.events = log if log.is_file() else None
+        mine, others = record.owned(person)
+        if mine:
+            stored.photos[person] = mine
+        if others or not mine and person.is_symlink():
+            stored.kept[person] = others or [person]
+    events, dry_run = events_path(), state_dir() / "dry-run.jsonl"
+    logs = [("event log", p) for p in [events, *rotated_paths(events)]]
+    logs += [("dry-run log", p) for p in [dry_run, *rotated_paths(dry_run)]]
+    # Everything else facewatch writes into its data dir names or embeds people: enrollment records,
+    # calibration files (identity/calibration.py), and whatever comes next; the dir holds nothing else.
+    listed = {path for _, path in stored.files} | {record_path(config.gallery_dir)}
+    own = [p for p in sorted(data_dir().glob("*")) if p.suffix in (".json", ".npz", ".tmp") and p not in listed]
+    evals = sorted((cache_dir() / "eval").glob("*.npz"))
+    found = logs + [("data file", p) for p in own] + [("eval cache", p) for p in evals]
+    found.append(("enrollment record", record_path(config.gallery_dir)))  # last: it says what the photos were
+    stored.files += [(what, p) for what, p in found if _plain_file(p)]
     return stored
+
+
+def _plain_file(path: Path) -> bool:
+    """A regular file, not a link or FIFO: forget deletes no link (its target is not facewatch's)."""
+    return path.is_file() and not path.is_symlink()
 
 
 def _confirm(stored: Stored, yes: bool) -> bool:
@@ -76,22 +92,28 @@ def _confirm(stored: Stored, yes: bool) -> bool:
 
 
 def _remove(stored: Stored) -> None:
-    """Delete the files, then the person folders (and the gallery folder) they leave empty; print each step."""
-    for path in stored.caches:
-        path.unlink(missing_ok=True)
-        print(f"removed gallery cache {path}")
+    """Delete the files, then the person folders they leave empty; print each step and what was kept."""
+    for what, path in stored.files:
+        if what == "gallery cache":
+            path.unlink(missing_ok=True)
+            print(f"removed {what} {path}")
     for person, files in stored.photos.items():
         for path in files:
             path.unlink(missing_ok=True)
         left = sorted(p.name for p in person.iterdir())
         if left:
-            print(f"removed {len(files)} photo(s) of {person.name}; kept in {person} (not photos): {', '.join(left)}")
+            print(f"removed {len(files)} photo(s) of {person.name}; kept in {person} (not written by facewatch): "
+                  f"{', '.join(left)}")
             continue
         person.rmdir()
         print(f"removed {len(files)} photo(s) of {person.name} and their folder {person}")
-    if stored.events is not None:
-        stored.events.unlink(missing_ok=True)
-        print(f"removed event log {stored.events}")
+    for person, others in stored.kept.items():
+        if person not in stored.photos:
+            print(f"kept {person} (not written by facewatch)")
+    for what, path in stored.files:
+        if what != "gallery cache":
+            path.unlink(missing_ok=True)
+            print(f"removed {what} {path}")
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -104,6 +126,8 @@ def handle(args: argparse.Namespace) -> int:
             stored = find_stored(config)
             if stored.empty:
                 print("nothing to forget: no gallery cache, enrolled photo or event log is stored")
+                for person in stored.kept:
+                    print(f"kept {person} (not written by facewatch)")
                 return 0
             if not _confirm(stored, args.yes):
                 print("nothing deleted")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
+from pathlib import Path
 
 from facewatch.cli import UserError
 from facewatch.config import load_config
-from facewatch.identity.gallery import people_dirs, person_dir
+from facewatch.identity.enrolled import GalleryBusy, Record, delete_photos, gallery_caches, writer
+from facewatch.identity.gallery import drop_cached, people_dirs, person_dir
 from facewatch.imageio import image_files
 
 
@@ -26,7 +27,7 @@ def handle(args: argparse.Namespace) -> int:
         people = people_dirs(root)
         print(f"gallery: {root}")
         for person in people:
-            print(f"  {person.name}: {len(image_files(person))} photo(s)")
+            print(f"  {shown_name(person.name)}: {len(image_files(person))} photo(s)")
         if not people:
             print("  (nobody enrolled: facewatch enroll NAME --images PHOTO...)")
         return 0
@@ -34,21 +35,49 @@ def handle(args: argparse.Namespace) -> int:
         person = person_dir(root, args.name)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    return _remove(person, args.yes)
+    try:
+        with writer(root):
+            return _remove(root, person, args.yes)
+    except GalleryBusy as exc:
+        raise UserError(str(exc)) from None
 
 
-def _remove(person, yes: bool) -> int:
-    """Delete one person's folder after confirmation (or --yes)."""
+def shown_name(name: str) -> str:
+    """A folder name as one line: one planted with a newline or escape is shown quoted, not obeyed."""
+    return name if name.isprintable() else repr(name)
+
+
+def _remove(root: Path, person: Path, yes: bool) -> int:
+    """Delete the photos facewatch enrolled for one person (and the folder if that empties it), after
+    confirmation (or --yes), and drop their embeddings from every gallery cache at once."""
+    if person.is_symlink():
+        raise UserError(f"{person} is a link to another folder; facewatch deletes only folders it created "
+                        "(remove the link yourself)")
     if not person.is_dir():
         raise UserError(f"nobody named {person.name!r} is enrolled (see: facewatch list)")
-    count = len(image_files(person))
+    record = Record.load(root)
+    mine, others = record.owned(person)
+    if not mine:
+        raise UserError(f"{person} holds no photo facewatch enrolled; nothing to remove (its files are yours)")
     if not yes:
         if not sys.stdin.isatty():
             raise UserError(f"refusing to delete {person} without confirmation; add --yes")
-        answer = input(f"Delete {person.name} and {count} photo(s) in {person}? [y/N] ")
+        print(f"This deletes {len(mine)} photo(s) of {person.name} that facewatch enrolled:")
+        for path in mine:
+            print(f"  {path}")
+        if others:
+            print(f"and keeps {len(others)} other item(s) in {person}: {', '.join(p.name for p in others)}")
+        answer = input(f"Delete {len(mine)} photo(s) of {person.name}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted")
             return 1
-    shutil.rmtree(person)
-    print(f"removed {person.name} ({count} photo(s))")
+    digests = delete_photos(mine)
+    record.drop(mine)
+    record.save()
+    drop_cached(gallery_caches(), digests)
+    if others:
+        print(f"removed {len(mine)} photo(s) of {person.name}; kept in {person}: {', '.join(p.name for p in others)}")
+    else:
+        person.rmdir()
+        print(f"removed {person.name} ({len(mine)} photo(s))")
     return 0

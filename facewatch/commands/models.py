@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from facewatch.config import load_config, model_dirs
-from facewatch.weights.registry import casia_weights, status
+from facewatch.weights.registry import casia_weights, status, sweep_temp, writable_dir
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -36,6 +36,8 @@ def handle(args: argparse.Namespace) -> int:
     for d in dirs:
         print(f"  {d}")
     if args.action == "build":
+        for stale in sweep_temp(writable_dir(dirs)):
+            print(f"removed {stale} (left by an interrupted build)")
         print(f"FaceNet casia-webface: {casia_weights(dirs)}")
         print(f"FaceNet vggface2: {_fetch_vggface2()}")
         from facewatch.build.export import build_onnx  # torch: the build step only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 
@@ -19,7 +20,18 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     src.add_argument("--source", metavar="PATH_OR_URL", help="replay a video file or watch a stream URL")
     parser.add_argument("--show", action="store_true", help="open a preview window with boxes, names and count")
     parser.add_argument("--no-lock", action="store_true", help="dry run: record lock decisions, never lock")
-    parser.add_argument("--fps", type=float, help="frames processed per second (default: config camera.fps)")
+    parser.add_argument("--fps", type=_fps, help="frames processed per second (default: config camera.fps)")
+
+
+def _fps(text: str) -> float:
+    """--fps: a finite number above 0 (nan, inf and -1 would stall or spin the loop)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text[:20]!r}")
+    return value
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -32,7 +44,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _watch(config: Config, args: argparse.Namespace) -> int:
     """Build the loop from the config, install signal handlers, run until done."""
-    from facewatch.capture import open_error_hint, probe_camera, source_kind
+    from facewatch.capture import describe_source, open_error_hint, probe_camera, source_kind
 
     source = args.source if args.source is not None else (args.camera if args.camera is not None
                                                          else config.camera.source)
@@ -48,7 +60,8 @@ def _watch(config: Config, args: argparse.Namespace) -> int:
         daemon.loop.on_frame.append(Preview(daemon.stop))
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: daemon.stop())
-    log.info("watching %s (%d people enrolled); Ctrl-C stops", source, len(daemon.loop.gallery.people))
+    log.info("watching %s (%d people enrolled); Ctrl-C stops", describe_source(source),
+             len(daemon.loop.gallery.people))
     final = daemon.run()
     log.info("%s after %d frames and %d face passes", final.status, final.frames, final.face_passes)
     return 0

@@ -1,8 +1,13 @@
-"""Enrollment: add a person's photos to the gallery, from files or guided camera capture, written atomically 0600."""
+"""Enrollment: add a person's photos to the gallery, from files or guided camera capture, written atomically 0600.
+
+Writes go through identity/enrolled.py: one writer of a gallery at a time, every photo written is recorded (so
+`forget` deletes only those), and a photo already enrolled, under this name or another, is refused.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +17,9 @@ import cv2
 import numpy as np
 
 from facewatch.detectors.base import Face, FaceDetector, to_rgb
+from facewatch.identity.enrolled import Record, file_sha256, writer
 from facewatch.identity.gallery import face_count_problem
-from facewatch.imageio import ImageError, read_rgb
+from facewatch.imageio import ImageError, decode_rgb, read_image_bytes
 from facewatch.paths import private_dir, write_private
 
 log = logging.getLogger("facewatch.identity.enroll")
@@ -33,22 +39,33 @@ class Added:
 
 
 def _next_path(folder: Path, stem: str) -> Path:
-    """A free `<stem>.jpg`-style name in `folder` (never overwrites an existing photo)."""
+    """A free `<stem>.jpg`-style name in `folder` (never overwrites an existing photo, or a link planted there)."""
     candidate, n = folder / f"{stem}.jpg", 1
-    while candidate.exists():
+    while os.path.lexists(candidate):
         n += 1
         candidate = folder / f"{stem}-{n}.jpg"
     return candidate
 
 
-def _save(folder: Path, stem: str, image_rgb: np.ndarray) -> Path:
-    """Write an RGB image as JPEG into the person's folder, atomically and user-only."""
+def _save(folder: Path, stem: str, image_rgb: np.ndarray, record: Record, source: str | None = None) -> Path:
+    """Write an RGB image as JPEG into the person's folder, atomically and user-only, and record it."""
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
     if not ok:
         raise OSError("JPEG encoding failed")
     path = _next_path(folder, stem)
     write_private(path, data.tobytes())
+    written = file_sha256(data.tobytes())
+    record.add(path, written, source or written)
+    record.save()
     return path
+
+
+def _duplicate(record: Record, name: str, source: str) -> str | None:
+    """Why a photo with these bytes cannot be added for `name` (already enrolled), or None."""
+    owner = record.enrolled_as(source)
+    if owner is None:
+        return None
+    return "already enrolled" if owner == name else f"the same photo is already enrolled as {owner}"
 
 
 def shot_problem(image_rgb: np.ndarray, faces: list[Face]) -> str | None:
@@ -75,19 +92,23 @@ def shot_problem(image_rgb: np.ndarray, faces: list[Face]) -> str | None:
 
 def enroll_images(folder: Path, images: Iterable[Path], detector: FaceDetector) -> list[Added]:
     """Copy each usable photo (exactly one clear face) into `folder`; report each refused one by name."""
-    private_dir(folder)
     results = []
-    for src in images:
-        try:
-            image = read_rgb(Path(src))
-        except ImageError as exc:
-            results.append(Added(str(src), None, exc.reason))
-            continue
-        problem = shot_problem(image, detector.detect(image))
-        if problem:
-            results.append(Added(str(src), None, problem))
-            continue
-        results.append(Added(str(src), _save(folder, Path(src).stem, image)))
+    with writer(folder.parent):
+        private_dir(folder)
+        record = Record.load(folder.parent)
+        for src in images:
+            try:
+                raw = read_image_bytes(Path(src))
+                image = decode_rgb(raw, Path(src))
+            except ImageError as exc:
+                results.append(Added(str(src), None, exc.reason))
+                continue
+            source = file_sha256(raw)
+            problem = _duplicate(record, folder.name, source) or shot_problem(image, detector.detect(image))
+            if problem:
+                results.append(Added(str(src), None, problem))
+                continue
+            results.append(Added(str(src), _save(folder, Path(src).stem, image, record, source)))
     return results
 
 
@@ -106,7 +127,14 @@ def enroll_from_frames(folder: Path, frames: Iterable[np.ndarray], detector: Fac
                        say: Callable[[str], None] = print, timeout_s: float = 60.0) -> list[Added]:
     """Guided capture: keep `count` shots with exactly one clear face in varied positions, telling the user why
     a shot was refused; stops after `timeout_s` with what it has. Frames are BGR, as FrameSource gives them."""
-    private_dir(folder)
+    with writer(folder.parent):
+        private_dir(folder)
+        return _capture(folder, frames, detector, count, say, timeout_s, Record.load(folder.parent))
+
+
+def _capture(folder: Path, frames: Iterable[np.ndarray], detector: FaceDetector, count: int,
+             say: Callable[[str], None], timeout_s: float, record: Record) -> list[Added]:
+    """enroll_from_frames' loop, run while it holds the gallery's writer lock."""
     kept: list[Face] = []
     results: list[Added] = []
     last_hint, deadline = "", time.monotonic() + timeout_s
@@ -123,7 +151,7 @@ def enroll_from_frames(folder: Path, frames: Iterable[np.ndarray], detector: Fac
                 last_hint = problem
             continue
         kept.append(faces[0])
-        path = _save(folder, f"camera-{time.strftime('%Y%m%d-%H%M%S')}", image)
+        path = _save(folder, f"camera-{time.strftime('%Y%m%d-%H%M%S')}", image, record)
         results.append(Added("camera", path))
         say(f"  shot {len(kept)}/{count} saved")
         last_hint = ""

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from facewatch.paths import private_dir, state_dir
+from facewatch.paths import open_private, state_dir
 
 log = logging.getLogger("facewatch.system.instance")
 
@@ -93,8 +93,7 @@ class InstanceLock:
     def acquire(self) -> InstanceLock:
         """Take the lock and write our PID into the file; raise AlreadyRunning naming the holder's PID."""
         try:
-            private_dir(self.path.parent)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_private(self.path, os.O_RDWR)  # no link followed, no FIFO waited on
         except OSError as exc:
             log.warning("cannot create the lock file %s (%s); not guarding against a second instance",
                         self.path, exc.strerror or exc)

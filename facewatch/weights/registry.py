@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from facewatch.paths import read_regular, write_private
 
 log = logging.getLogger("facewatch.weights.registry")
 
@@ -86,24 +89,46 @@ def sidecar(path: Path) -> Path:
 
 
 def record_hash(path: Path) -> str:
-    """Write the sidecar hash of a file facewatch just produced; return the hash."""
+    """Write the sidecar hash of a file facewatch just produced (atomically); return the hash.
+
+    A build killed between the file and its sidecar leaves a file without a hash, which verify() refuses:
+    a built file is trusted only with its sidecar, so the two count as written together.
+    """
     digest = sha256_of(path)
-    sidecar(path).write_text(digest + "\n", encoding="ascii")
+    write_private(sidecar(path), (digest + "\n").encode("ascii"))
     return digest
 
 
+def sweep_temp(folder: Path) -> list[Path]:
+    """Delete the temp files an interrupted write of a registry file left in `folder`; return them."""
+    swept = []
+    for name in REGISTRY:
+        for stale in folder.glob(f".{name}.*.tmp") if folder.is_dir() else []:
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink()
+                swept.append(stale)
+    return swept
+
+
 def expected_hash(spec: ModelSpec, path: Path) -> str | None:
-    """The hash a file must have: pinned in the registry, else its sidecar, else None (not checkable)."""
+    """The hash a file must have: pinned in the registry, else its sidecar, else None (a shipped file)."""
     if spec.sha256:
         return spec.sha256
     side = sidecar(path)
-    return side.read_text(encoding="ascii").strip() if side.exists() else None
+    try:
+        return read_regular(side, 1024).decode("ascii").strip() if os.path.lexists(side) else None
+    except (OSError, UnicodeDecodeError):
+        return "unreadable sidecar"
 
 
 def verify(spec: ModelSpec, path: Path) -> None:
-    """Raise ModelError when `path` does not hash to what the registry (or its sidecar) says."""
+    """Raise ModelError when `path` does not hash to what the registry (or its sidecar) says; a file
+    facewatch builds (no pinned hash) without its sidecar is refused too (an interrupted build)."""
     want = expected_hash(spec, path)
     if want is None:
+        if spec.package is None:
+            raise ModelError(f"{path} has no recorded sha256 ({sidecar(path).name}): an interrupted build? "
+                             "delete it and run: facewatch models build")
         return
     got = sha256_of(path)
     if got != want:
@@ -160,7 +185,15 @@ def writable_dir(dirs: list[Path]) -> Path:
     """The model dir that converted and downloaded files go into (the first one), created if needed."""
     if not dirs:
         raise ModelError("no model dir configured (set FACEWATCH_MODEL_DIR or model_dir in config.yaml)")
-    dirs[0].mkdir(parents=True, exist_ok=True)
+    if dirs[0].exists() and not dirs[0].is_dir():
+        raise ModelError(f"the model dir {dirs[0]} is a file, not a folder; set model_dir to a folder")
+    try:
+        dirs[0].mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create the model dir {dirs[0]}: {exc.strerror or exc}") from None
+    if not os.access(dirs[0], os.W_OK):
+        raise ModelError(f"the model dir {dirs[0]} is not writable; set model_dir (or $FACEWATCH_MODEL_DIR) to "
+                         "a folder you can write")
     return dirs[0]
 
 
