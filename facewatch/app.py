@@ -35,6 +35,7 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     from facewatch.identity.liveness import LivenessMonitor
     from facewatch.paths import state_dir
     from facewatch.policy import LockPolicy, PolicyRunner
+    from facewatch.tracking.continuity import ContinuityCheck
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
 
@@ -66,7 +67,8 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
         source=frames, person=person, faces=faces, gallery=reload_gallery(), reload_gallery=reload_gallery,
         matcher=load_matcher(config, weights),
         trigger=CountTrigger(config.trigger.cooldown_s, config.trigger.recheck_s, config.trigger.retry_s),
-        tracker=Tracker(tr.match_iou, tr.reverify_iou, tr.max_missed_s),
+        tracker=Tracker(tr.match_iou, tr.reverify_iou, tr.max_missed_s,
+                        ContinuityCheck(tr.appearance_change, tr.scene_cut)),
         events=events, fps=fps or cam.fps, active_fps=max(cam.active_fps, fps or cam.fps),
         policy=PolicyRunner(LockPolicy(config.policy), locker, notifier, events),
         locked_wait_s=config.policy.grace_seconds,

@@ -130,6 +130,8 @@ class Tracking:
     match_iou: float = _rule(ge=0, le=1)
     reverify_iou: float = _rule(ge=0, le=1)
     max_missed_s: float = _rule(ge=0)
+    appearance_change: float = _rule(gt=0, le=1)
+    scene_cut: float = _rule(gt=0, le=1)
 
 
 @dataclass(frozen=True)

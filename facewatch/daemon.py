@@ -166,7 +166,8 @@ class Daemon:
             if lp.source.state == "released":
                 lp.source.reopen()
             checking = lp.liveness is not None and lp.liveness.pending
-            lp.source.target_fps = lp.active_fps if lp.trigger.pending or checking else lp.fps
+            busy = lp.trigger.pending or checking or lp.tracker.withheld  # a decision is near: look more often
+            lp.source.target_fps = lp.active_fps if busy else lp.fps
             packet = lp.source.read(READ_TIMEOUT_S)
             if packet is None:
                 self._set(status="ended")
@@ -195,12 +196,13 @@ class Daemon:
         start = time.perf_counter()
         persons = lp.person.detect(frame)
         person_ms = (time.perf_counter() - start) * 1000
-        tracks = lp.tracker.update(persons, t)
-        if lp.tracker.needs_reverify():
-            lp.trigger.request("reverify")
+        tracks = lp.tracker.update(persons, t, frame)  # a name that no longer fits its person is suspended here
+        event = self._log_suspensions(index, t)
+        request = lp.tracker.face_pass_request()
+        if request:
+            lp.trigger.request(*request)
         before = lp.trigger.confirmed_count
         reason = lp.trigger.update(len(persons), t)
-        event = None
         if reason:
             event = self._face_pass(frame, index, t, reason, person_ms, tracks)
         elif lp.trigger.confirmed_count != before:
@@ -224,26 +226,36 @@ class Daemon:
         lp = self.loop
         start = time.perf_counter()
         found = lp.faces.identify(to_rgb(frame), lp.gallery, lp.matcher)
-        lp.tracker.apply_faces([f.face for f in found], [(f.match.name, f.match.score) for f in found], t)
-        if lp.liveness is not None:
-            lp.liveness.start(tracks, found, t)  # the owners just named stay provisional until judged live
+        named = lp.tracker.apply_faces([f.face for f in found], [f.match for f in found], t, frame)
+        self._log_suspensions(index, t)  # an uncertain match withholds a name
+        if lp.liveness is not None:  # the owners just named stay provisional until judged live
+            lp.liveness.start([track for track in tracks if track.id in named], found, t)
         face_ms = (time.perf_counter() - start) * 1000
         self._set(face_passes=self.state.face_passes + 1)
         for callback in lp.on_face_pass:
             callback(t, found)
         return lp.events.write(
             "face_pass", frame=index, t=round(t, 3), reason=reason, count=lp.trigger.confirmed_count,
-            faces=[{"name": f.match.name or "unknown", "score": round(f.match.score, 3),
+            faces=[{"name": f.match.name or "unknown", "score": round(f.match.score, 3), "uncertain": f.match.uncertain,
                     "box": [round(float(v)) for v in f.face.box]} for f in found],
             identities=lp.tracker.identities(), person_ms=round(person_ms, 1), face_ms=round(face_ms, 1),
         )
 
+    def _log_suspensions(self, index: int, t: float) -> dict | None:
+        """One event-log line per name the tracker just withheld (why: appearance_changed, scene_cut, uncertain)."""
+        lp, event = self.loop, None
+        for s in lp.tracker.suspensions:
+            event = lp.events.write("suspended", frame=index, t=round(t, 3), track=s.track, name=s.name,
+                                    reason=s.reason, identities=lp.tracker.identities())
+        return event
+
     def _liveness(self, frame: np.ndarray, index: int, t: float) -> dict | None:
-        """Detector-only liveness samples for provisional owners; log each verdict (a spoof is now "unknown")."""
+        """Detector-only liveness samples for provisional owners; the tracker applies each verdict, logged."""
         lp = self.loop
         event = None
         for outcome in lp.liveness.step(frame, t):
             v = outcome.verdict
+            lp.tracker.apply_liveness(outcome.track.id, outcome.name, v.decision)
             event = lp.events.write(
                 "liveness", frame=index, t=round(t, 3), reason="liveness", track=outcome.track.id,
                 name=outcome.name, verdict=v.decision, motion=None if v.motion is None else round(v.motion, 4),

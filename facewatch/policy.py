@@ -1,12 +1,17 @@
 """Lock and notify decisions from who is in view over time: a pure state machine, time passed in, no clock read.
 
 Rules, checked on every update(now, identities, camera_ok, paused), one per processed frame:
-1. An "owner" is any enrolled name; "unknown" (a face that matched nobody) and "unverified" (no face pass yet) are not.
+1. An "owner" is any enrolled name; "unknown" (a face that matched nobody) and "unverified" are not. The tracker
+   reports a suspended name (the person no longer looks like the one named) or an uncertain match as
+   "unverified" (tracking/tracks.py rules 3 and 5), so neither ever counts as the owner, for rules 2-4 alike.
 2. Stranger: an unknown present with no owner on every update for >= unknown_seconds locks; one update without resets.
-   The run starts at `unknown_since` when given: when that person's box first appeared, since identities ride
-   on tracks and no new face evidence arrives between face passes anyway.
+   The run starts at `unknown_since` when given (when that person's box first appeared, or when the name they
+   took over was suspended: tracks rule 6), since no new face evidence arrives between face passes anyway;
+   but never before the first update without an owner that followed one with an owner: an unknown who stood
+   beside the owner becomes a stranger from the moment the owner stops counting, not from their own arrival.
 3. Onlooker: an unknown beside an owner for >= unknown_seconds (same continuity): per `onlooker`, notify once per
-   episode, lock, or nothing.
+   episode, lock, or nothing. The message gives the onlooker's own time in view: the run starts at their
+   `unknown_since`, which tracks rule 6 keeps from being inherited from the owner's track.
 4. Away (away_seconds > 0): no owner for >= away_seconds since an owner was last seen locks ("owner away").
 5. Grace: no lock for grace_seconds after a lock, after unlocked(now), or after a pause ends; a condition still
    holding when the grace ends locks then (a stranger who stays is locked out again: fail safe).
@@ -60,6 +65,8 @@ class LockPolicy:
         self._onlooker_since: float | None = None  # rule 3: first update of the current onlooker run
         self._onlooker_told = False  # rule 3: this onlooker episode has had its notification
         self._away_since: float | None = None  # rule 4: last owner sighting (or unlock); None = disarmed
+        self._owner_in_view = False  # rule 2: the previous update had an owner
+        self._owner_gone_at = -math.inf  # rule 2: the first update without an owner after one with an owner
         self._grace_until = -math.inf  # rule 5
         self._was_paused = False  # rule 5: the next unpaused update starts a grace period
         self._camera_handled = False  # rule 8: this camera-loss episode has had its notify or lock
@@ -90,8 +97,12 @@ class LockPolicy:
         unknown = UNKNOWN in identities
         if owners:
             self._away_since = now
+        if self._owner_in_view and not owners:
+            self._owner_gone_at = now
+        self._owner_in_view = bool(owners)
         start = now if unknown_since is None else min(now, unknown_since)
-        self._stranger_since = _run_start(unknown and not owners, self._stranger_since, start)
+        self._stranger_since = _run_start(unknown and not owners, self._stranger_since,
+                                          max(start, self._owner_gone_at))
         self._onlooker_since = _run_start(unknown and bool(owners), self._onlooker_since, start)
         if self._onlooker_since is None:
             self._onlooker_told = False
@@ -122,7 +133,7 @@ class LockPolicy:
     def _camera_lost(self, now: float) -> list[Decision]:
         """Rule 8: no frame to judge, so the face timers reset; one notify or lock per loss episode."""
         self._stranger_since = self._onlooker_since = None
-        self._onlooker_told = False
+        self._onlooker_told = self._owner_in_view = False
         if self._away_since is not None:
             self._away_since = now
         if self._camera_handled:
@@ -145,6 +156,7 @@ class LockPolicy:
     def _reset(self) -> None:
         """Rule 7: forget every run and episode."""
         self._stranger_since = self._onlooker_since = self._away_since = None
+        self._owner_in_view = False
         self._onlooker_told = False
         self._camera_handled = False
 

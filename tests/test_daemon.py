@@ -28,13 +28,11 @@ def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, mo
     others = [p for p in passes if p["frame"] in ALEX or p["frame"] in AUDIENCE]
     assert others and all(f["name"] == "unknown" for p in others for f in p["faces"])
     assert all("unknown" in p["identities"] for p in others)
-    # Gated: every pass has a trigger reason, and there are no more passes than triggers allow.
+    # Gated: every pass has a trigger reason: a count change, a recheck, a retry, or a continuity failure (the
+    # clip's three scene cuts, the last from Lin-Manuel onto the audience: his name is suspended there).
     reasons = [p["reason"] for p in passes]
-    changes = sum(r == "count_change" for r in reasons)
-    rechecks = sum(r == "recheck" for r in reasons)
-    retries = sum(r == "reverify" for r in reasons)
-    assert len(passes) == changes + rechecks + retries
-    assert set(reasons) <= {"count_change", "recheck", "reverify"}
+    assert set(reasons) <= {"count_change", "recheck", "reverify", "scene_cut", "appearance_changed"}
+    assert reasons.count("scene_cut") <= 3
     assert len(passes) <= final.frames / 4, (len(passes), final.frames)
 
 

@@ -12,7 +12,7 @@ from helpers.replay import replay
 from helpers.shared import EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.config import ConfigError, Liveness, load_config
-from facewatch.detectors.base import Face
+from facewatch.detectors.base import Detection, Face
 from facewatch.identity.liveness import (
     LivenessMonitor,
     Sample,
@@ -23,7 +23,7 @@ from facewatch.identity.liveness import (
 )
 from facewatch.identity.matching import Match
 from facewatch.identity.pipeline import Identified
-from facewatch.tracking.tracks import Track
+from facewatch.tracking.tracks import Track, Tracker
 
 # A frontal face: left eye, right eye, nose, mouth left, mouth right (pixels). In the frame of the eyes and the
 # mouth centre, its nose sits at (0.25, 0.5) and its left mouth corner at (-0.375, 1.0).
@@ -143,8 +143,9 @@ def face_at(landmarks: np.ndarray) -> Face:
 def run_check(faces: list[Face | None], fps: float = 8.0, t0: float = 1.0):
     """Start a check on a track named "lin" at t0 from faces[0], then step at `fps` feeding faces[1:] one per
     detector call (None = no face found); returns (track, outcomes, times of the detector calls)."""
-    track = Track(7, np.array([-100, -100, 400, 400], np.float32), "lin", 0.9, t0,
-                  box_at_verify=np.zeros(4), verified_at=t0)
+    tracker = Tracker(0.3, 0.2, 10.0)
+    (track,) = tracker.update([Detection(np.array([-100, -100, 400, 400], np.float32), 0.9)], t0)
+    assert tracker.apply_faces([faces[0]], [Match("lin", 0.9)], t0) == [track.id]
     detector = ScriptedFaces([[f] if f is not None else [] for f in faces[1:]])
     monitor = LivenessMonitor(SETTINGS, detector)
     monitor.start([track], [Identified(faces[0], Match("lin", 0.9))], t0)
@@ -154,7 +155,10 @@ def run_check(faces: list[Face | None], fps: float = 8.0, t0: float = 1.0):
         k += 1
         t = t0 + k / fps
         before = detector.calls
-        outcomes += monitor.step(frame, t)
+        done = monitor.step(frame, t)
+        for outcome in done:  # the monitor writes no track: the tracker applies its verdicts
+            tracker.apply_liveness(outcome.track.id, outcome.name, outcome.verdict.decision)
+        outcomes += done
         if detector.calls > before:
             calls.append(round(t, 3))
     return track, outcomes, calls
@@ -196,10 +200,10 @@ def test_a_face_pass_during_a_check_keeps_it_unless_it_renames_the_track():
     monitor = LivenessMonitor(SETTINGS, ScriptedFaces([]))
     first = Identified(face_at(FACE), Match("lin", 0.9))
     monitor.start([track], [first], 1.0)
-    track.verified_at = 1.5  # a recheck names him again: the running check goes on from its start
+    # a recheck names him again: the running check goes on from its start
     monitor.start([track], [Identified(face_at(FACE + 1), Match("lin", 0.9))], 1.5)
     assert monitor._checks[3].started == 1.0 and len(monitor._checks[3].samples) == 1
-    track.identity, track.verified_at = "unknown", 1.8  # a pass finds a stranger there: the check is dropped
+    track.identity = "unknown"  # a pass finds a stranger there: the check is dropped
     monitor.start([track], [Identified(face_at(FACE), Match(None, 0.1))], 1.8)
     assert not monitor.pending
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from facewatch.detectors.base import Detection, Face
+from facewatch.identity.matching import Match
 from facewatch.tracking import (
     CountTrigger,
     Tracker,
@@ -231,7 +232,7 @@ def test_identity_follows_a_person_who_moves_a_bit():
     tr = tracker()
     (track,) = tr.update([person(100, 100, 200, 400)], 0.0)
     assert (track.id, track.identity, tr.identities(), tr.needs_reverify()) == (1, None, ["unverified"], True)
-    tr.apply_faces([face(130, 120, 170, 170)], [("alice", 0.8)], 0.0)
+    tr.apply_faces([face(130, 120, 170, 170)], [Match("alice", 0.8)], 0.0)
     assert (track.identity, track.score, track.verified_at, tr.needs_reverify()) == ("alice", 0.8, 0.0, False)
     for step in range(1, 6):  # 10 px per frame; after 50 px IoU with the verified box is 1/3 >= 0.2
         (moved,) = tr.update([person(100 + 10 * step, 100, 200 + 10 * step, 400)], 0.5 * step)
@@ -244,7 +245,7 @@ def test_identity_follows_a_person_who_moves_a_bit():
 def test_a_new_person_is_unverified():
     tr = tracker()
     tr.update([person(100, 100, 200, 400)], 0.0)
-    tr.apply_faces([face(130, 120, 170, 170)], [("alice", 0.8)], 0.0)
+    tr.apply_faces([face(130, 120, 170, 170)], [Match("alice", 0.8)], 0.0)
     tracks = tr.update([person(400, 100, 500, 400), person(102, 100, 202, 400)], 0.5)
     assert [(t.id, t.identity) for t in tracks] == [(2, None), (1, "alice")]  # in the order of the boxes
     assert tr.identities() == ["unverified", "alice"] and tr.needs_reverify()
@@ -253,7 +254,7 @@ def test_a_new_person_is_unverified():
 def test_a_missed_unverified_box_stops_asking_for_a_face_pass():
     tr = tracker()
     tr.update([person(100, 100, 200, 400)], 0.0)
-    tr.apply_faces([face(130, 120, 170, 170)], [("alice", 0.8)], 0.0)
+    tr.apply_faces([face(130, 120, 170, 170)], [Match("alice", 0.8)], 0.0)
     tr.update([person(100, 100, 200, 400), person(400, 100, 500, 400)], 0.5)  # a one-frame false box
     assert tr.needs_reverify()
     tr.update([person(100, 100, 200, 400)], 1.0)  # the false box's track is kept for max_missed_s, not live
@@ -265,7 +266,7 @@ def test_faces_go_to_the_person_box_that_holds_them():
     left, right = tr.update([person(0, 0, 100, 300), person(90, 0, 190, 300)], 0.0)
     # The right face lies 1/8 inside the left box and wholly inside the right one; faces come in any order.
     faces = [face(95, 20, 135, 60), face(500, 20, 540, 60), face(20, 20, 60, 60)]
-    tr.apply_faces(faces, [("bob", 0.7), ("carol", 0.9), (None, 0.1)], 1.0)
+    tr.apply_faces(faces, [Match("bob", 0.7), Match("carol", 0.9), Match(None, 0.1)], 1.0)
     assert (left.identity, left.score, right.identity, right.score) == ("unknown", 0.1, "bob", 0.7)
     assert tr.identities() == ["unknown", "bob"]  # carol's face lies in no person box: ignored
 
@@ -273,27 +274,27 @@ def test_faces_go_to_the_person_box_that_holds_them():
 def test_a_face_mostly_outside_the_person_box_names_nobody():
     tr = tracker()
     tr.update([person(0, 0, 100, 300)], 0.0)
-    tr.apply_faces([face(80, 20, 130, 60)], [("alice", 0.8)], 0.0)  # 2/5 inside < 1/2
+    tr.apply_faces([face(80, 20, 130, 60)], [Match("alice", 0.8)], 0.0)  # 2/5 inside < 1/2
     assert tr.identities() == ["unverified"]
-    tr.apply_faces([face(70, 20, 110, 60)], [("alice", 0.8)], 0.0)  # 3/4 inside
+    tr.apply_faces([face(70, 20, 110, 60)], [Match("alice", 0.8)], 0.0)  # 3/4 inside
     assert tr.identities() == ["alice"]
 
 
 def test_a_track_without_a_face_keeps_its_identity():
     tr = tracker()
     tr.update([person(0, 0, 100, 300), person(200, 0, 300, 300)], 0.0)
-    tr.apply_faces([face(20, 20, 60, 60)], [("alice", 0.8)], 0.0)
+    tr.apply_faces([face(20, 20, 60, 60)], [Match("alice", 0.8)], 0.0)
     tr.update([person(0, 0, 100, 300), person(200, 0, 300, 300)], 1.0)
     tr.apply_faces([], [], 1.0)  # both turned away
     assert tr.identities() == ["alice", "unverified"]
-    tr.apply_faces([face(220, 20, 260, 60)], [(None, 0.2)], 1.0)
+    tr.apply_faces([face(220, 20, 260, 60)], [Match(None, 0.2)], 1.0)
     assert tr.identities() == ["alice", "unknown"] and not tr.needs_reverify()
 
 
 def test_a_track_is_dropped_after_max_missed_s():
     tr = tracker()
     tr.update([person(100, 100, 200, 400)], 0.0)
-    tr.apply_faces([face(130, 120, 170, 170)], [("alice", 0.8)], 0.0)
+    tr.apply_faces([face(130, 120, 170, 170)], [Match("alice", 0.8)], 0.0)
     assert tr.update([], 1.0) == [] and tr.identities() == [] and not tr.needs_reverify()
     (back,) = tr.update([person(100, 100, 200, 400)], 2.0)  # missed exactly max_missed_s: still kept
     assert (back.id, back.identity) == (1, "alice")
@@ -305,19 +306,19 @@ def test_a_track_is_dropped_after_max_missed_s():
 def test_large_movement_asks_for_reverification():
     tr = tracker()
     tr.update([person(100, 100, 200, 400)], 0.0)
-    tr.apply_faces([face(130, 120, 170, 170)], [("alice", 0.8)], 0.0)
+    tr.apply_faces([face(130, 120, 170, 170)], [Match("alice", 0.8)], 0.0)
     needs = []
     for step in range(1, 5):  # 20 px per frame: IoU with the verified box 2/3, 3/7, 1/4, 1/9
         tr.update([person(100 + 20 * step, 100, 200 + 20 * step, 400)], 0.5 * step)
         needs.append(tr.needs_reverify())
     assert needs == [False, False, False, True]
     assert tr.identities() == ["alice"]  # the name stays until a face pass says otherwise
-    tr.apply_faces([face(210, 120, 250, 170)], [("alice", 0.85)], 2.0)
+    tr.apply_faces([face(210, 120, 250, 170)], [Match("alice", 0.85)], 2.0)
     assert not tr.needs_reverify()
 
 
 def test_faces_and_identities_must_pair_up():
     tr = tracker()
     tr.update([person(0, 0, 100, 300)], 0.0)
-    with pytest.raises(ValueError, match="got 1 faces but 0 identities"):
+    with pytest.raises(ValueError, match="got 1 faces but 0 matches"):
         tr.apply_faces([face(20, 20, 60, 60)], [], 0.0)

@@ -95,7 +95,7 @@ class _Check:
 
 @dataclass(frozen=True)
 class Outcome:
-    """A finished check: the track, the owner name it had been given, and the verdict (already applied)."""
+    """A finished check: the track, the owner name it had been given, and the verdict for the tracker to apply."""
 
     track: Track
     name: str
@@ -108,8 +108,8 @@ class LivenessMonitor:
     start() opens a check for each track a face pass just named an owner; that face is the first sample.
     step() runs the face detector alone (no FaceNet) when a check's next sample is due, one every
     window_s / (samples - 1), and judges a check once it has `samples` samples or its window plus one sample
-    interval is over. spoof: the track becomes "unknown"; undecided (the face was not found often enough):
-    unverified again, so the face pass retries; live: the name stays. Times are passed in; no clock is read.
+    interval is over. It writes no track: the Tracker applies each verdict (tracking/tracks.py rule 7: spoof ->
+    "unknown", undecided -> unverified again, live -> the name stays). Times are passed in; no clock is read.
     """
 
     def __init__(self, settings: Liveness, detector: FaceDetector) -> None:
@@ -126,12 +126,10 @@ class LivenessMonitor:
         """True while some check still collects samples (the daemon keeps its active fps meanwhile)."""
         return bool(self._checks)
 
-    def start(self, tracks: Sequence[Track], found: Sequence[Identified], now: float) -> None:
-        """After a face pass at `now`: check every track it named an owner; a track named "unknown" drops its
-        check; a track named the same owner again keeps its running check (a pass must not restart it)."""
-        for track in tracks:
-            if track.verified_at != now:
-                continue
+    def start(self, named: Sequence[Track], found: Sequence[Identified], now: float) -> None:
+        """After a face pass at `now` that named the tracks `named` (Tracker.apply_faces): check every one named an
+        owner; one named "unknown" drops its check; one named the same owner again keeps its running check."""
+        for track in named:
             name = track.identity
             check = self._checks.get(track.id)
             if name in (None, UNKNOWN):
@@ -156,17 +154,6 @@ class LivenessMonitor:
             if complete or now >= check.started + self.settings.window_s + self.interval - _EPS:
                 del self._checks[key]
                 verdict = judge(check.samples, self.settings.samples, self.settings.threshold)
-                _apply(check, verdict)
                 outcomes.append(Outcome(check.track, check.name, verdict))
         return outcomes
 
-
-def _apply(check: _Check, verdict: Verdict) -> None:
-    """What a verdict does to the track, unless a later face pass already renamed it."""
-    track = check.track
-    if track.identity != check.name:
-        return
-    if verdict.decision == "spoof":
-        track.identity = UNKNOWN
-    elif verdict.decision == "undecided":
-        track.identity, track.box_at_verify = None, None

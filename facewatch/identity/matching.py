@@ -24,10 +24,14 @@ DATA_DIR = Path(__file__).parents[1] / "data"  # facewatch/data: package data sh
 
 @dataclass(frozen=True)
 class Match:
-    """The decision for one probe: `name` is None for an unknown face; `score` is the best similarity."""
+    """The decision for one probe: `name` is None for an unknown face; `score` is the best similarity.
+
+    uncertain: the score fell in the band between unknown and known; `name` is then the best candidate, not accepted.
+    """
 
     name: str | None
     score: float
+    uncertain: bool = False
 
 
 class Matcher(Protocol):

@@ -10,6 +10,9 @@ Rules, checked in this order on every update(count, now):
 6. request(reason) fires on the next update, unless a change is pending (its own pass will serve it) or the
    last face pass was under retry_s ago; an unserved request is dropped, so ask again every frame it holds.
 7. While the confirmed count is > 0 and recheck_s > 0, "recheck" fires recheck_s after the last face pass.
+8. request(reason, urgent=True) fires on the next update whatever rules 6 and 7 say, even while a change is
+   pending (a change that confirms on that update fires "count_change" instead; the pass serves both): a name
+   was just suspended or found uncertain, and every frame of waiting is a frame a stranger may sit in it.
 Every returned reason means the caller runs a face pass now; the timers count from that moment.
 """
 
@@ -35,19 +38,21 @@ class CountTrigger:
         self._pending_since = 0.0
         self._last_pass: float | None = None
         self._request: str | None = None
+        self._urgent = False
 
     @property
     def pending(self) -> bool:
         """True while a changed count waits out its cooldown (the capture loop raises its fps meanwhile)."""
         return self._pending_count is not None
 
-    def request(self, reason: str) -> None:
-        """Ask for a face pass on the next update, e.g. "unverified" or "track_moved" from the tracker (rule 6)."""
-        self._request = reason
+    def request(self, reason: str, urgent: bool = False) -> None:
+        """Ask for a face pass on the next update, e.g. "unverified" from the tracker (rule 6), or an urgent
+        one, e.g. "appearance_changed" (rule 8)."""
+        self._request, self._urgent = reason, urgent
 
     def update(self, count: int, now: float) -> str | None:
         """Feed one processed frame's person count at monotonic time `now`; return a reason to run a face pass."""
-        requested, self._request = self._request, None
+        requested, urgent, self._request, self._urgent = self._request, self._urgent, None, False
         if count == self.confirmed_count:
             self._pending_count = None
         else:
@@ -58,7 +63,7 @@ class CountTrigger:
         if self.pending and now - self._pending_since >= self.cooldown_s:
             self.confirmed_count, self._pending_count = count, None
             reason = "count_change" if count > 0 else None
-        elif requested and not self.pending and self._since_pass(now) >= self.retry_s:
+        elif requested and (urgent or not self.pending and self._since_pass(now) >= self.retry_s):
             reason = requested
         elif self.confirmed_count and self.recheck_s > 0 and self._since_pass(now) >= self.recheck_s:
             reason = "recheck"
