@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from facewatch.paths import open_private_append, state_dir
 
@@ -26,11 +26,14 @@ class EventLog:
         self.last: dict[str, Any] | None = None
         self.failed = False
         self._file = None
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # each event, as written (the console)
 
     def write(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event (wall-clock time added) and return it."""
         event = {"time": round(time.time(), 3), "event": kind, **fields}
         self.last = event
+        for listener in self.listeners:
+            listener(event)
         if self.path is None:
             return event
         try:
