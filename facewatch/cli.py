@@ -24,6 +24,7 @@ COMMANDS = {
     "train-siamese": ("train_siamese", "train the Siamese matcher head on LFW (+ AT&T faces), compare it with cosine"),
     "doctor": ("doctor", "check the installation, models, camera and screen lock; print fixes"),
     "autostart": ("autostart", "start facewatch at login: enable, disable or status"),
+    "config": ("config", "where the user config goes (--path), create it (--init), settings in force (--show)"),
 }
 
 

@@ -183,6 +183,19 @@ def load_config(path: Path | None = None) -> Config:
     return Config(**_settings(Config, layers, ""), config_file=chosen or DEFAULT_CONFIG)
 
 
+def keys_set_by(path: Path) -> set[str]:
+    """The dotted keys one config file sets (`camera.fps`), for `facewatch config --show`."""
+
+    def walk(mapping: dict, prefix: str) -> set[str]:
+        keys = set()
+        for name, value in mapping.items():
+            dotted = f"{prefix}{name}"
+            keys |= walk(value, dotted + ".") if isinstance(value, dict) else {dotted}
+        return keys
+
+    return walk(_read_mapping(path), "")
+
+
 def model_dirs(config: Config) -> list[Path]:
     """Model directories to search, first one written: $FACEWATCH_MODEL_DIR, else model_dir, else the cache."""
     listed = [Path(p).expanduser() for p in os.environ.get(ENV_MODEL_DIR, "").split(os.pathsep) if p]
