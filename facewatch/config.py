@@ -128,6 +128,8 @@ class Policy:
     onlooker: Literal["notify", "lock", "off"]
     grace_seconds: float = _rule(ge=0)
     camera_lost: Literal["notify", "lock"]
+    camera_in_use: Literal["notify", "lock_if_idle", "nothing"]
+    camera_in_use_idle_s: float = _rule(ge=0)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ Rules, checked on every update(now, identities, camera_ok, paused), one per proc
 8. Camera lost: one notify per loss episode ("notify"), or one lock per episode once no grace is in force ("lock");
    the face timers reset and the away clock is held (it counts again from the first frame back).
 9. "unverified" alone never starts a timer: the face pass will name that person, and a back is not evidence.
+10. Camera in use by another app (camera_in_use(now, idle_s) instead of update): no face decisions and every timer
+   resets, as in a pause (a grace period follows); once per episode per `camera_in_use`: "notify"; "lock_if_idle"
+   locks once keyboard and mouse have been idle for camera_in_use_idle_s (idle time unknown: it notifies
+   instead, so nobody is locked out on a guess); "nothing".
 Every decision is a Decision(action, reason, at); PolicyRunner carries them out and logs each one.
 """
 
@@ -61,6 +65,7 @@ class LockPolicy:
         self._grace_until = -math.inf  # rule 5
         self._was_paused = False  # rule 5: the next unpaused update starts a grace period
         self._camera_handled = False  # rule 8: this camera-loss episode has had its notify or lock
+        self._in_use_handled = False  # rule 10: this camera-in-use episode has had its notify or lock
 
     def unlocked(self, now: float) -> None:
         """The session was unlocked (by someone with the password): start a grace period and the away clock."""
@@ -73,6 +78,7 @@ class LockPolicy:
 
         unknown_since: when the earliest track now named "unknown" was first seen (rule 2), if known.
         """
+        self._in_use_handled = False  # rule 10: any update means the camera is ours again
         if paused:
             self._reset()
             self._was_paused = True
@@ -102,6 +108,25 @@ class LockPolicy:
         if away > 0 and not owners and self._away_since is not None and now - self._away_since >= away:
             return self._lock(now, f"owner away for {now - self._away_since:.1f} s")
         return []
+
+    def camera_in_use(self, now: float, idle_s: float | None) -> list[Decision]:
+        """Rule 10: another app holds the camera; idle_s is how long input has been idle (None = unknown)."""
+        handled = self._in_use_handled
+        self._reset()
+        self._was_paused = True
+        self._in_use_handled = handled
+        mode = self.settings.camera_in_use
+        if handled or mode == "nothing":
+            return []
+        reason = "camera in use by another app"
+        if mode == "lock_if_idle" and idle_s is not None:
+            if idle_s < self.settings.camera_in_use_idle_s:
+                return []
+            decisions = self._lock(now, f"{reason}, input idle for {idle_s:.0f} s")
+        else:
+            decisions = [Decision("notify", reason, now)]
+        self._in_use_handled = bool(decisions)
+        return decisions
 
     def _held(self, since: float | None, now: float) -> bool:
         """True when a run started at `since` has lasted unknown_seconds."""
@@ -161,6 +186,10 @@ class PolicyRunner:
         """LockPolicy.update, then act on each decision; returns the events written (for State.last_event)."""
         decisions = self.policy.update(now, identities, camera_ok, paused, unknown_since)
         return [self._apply(d) for d in decisions]
+
+    def camera_in_use(self, now: float, idle_s: float | None) -> list[dict[str, Any]]:
+        """LockPolicy.camera_in_use, then act on its decision (rule 10)."""
+        return [self._apply(d) for d in self.policy.camera_in_use(now, idle_s)]
 
     def unlocked(self, now: float) -> dict[str, Any]:
         """Tell the policy the session was unlocked (grace period, away clock) and log it."""
