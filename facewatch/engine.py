@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -16,8 +15,6 @@ from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, Matcher, Siames
 from facewatch.models import (
     ONNX_FACE_FILES, casia_weights, exported_person_name, locate, person_model_path, require,
 )
-
-log = logging.getLogger("facewatch.engine")
 
 
 @dataclass(frozen=True)
@@ -39,16 +36,20 @@ def vggface2_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def facenet_weights(config: Config) -> str:
-    """The FaceNet weight set to run: "auto" takes vggface2 only once downloaded (`facewatch models build` fetches
-    it), so the daemon itself never goes online for it; otherwise casia-webface, said in one line."""
+def facenet_choice(config: Config) -> tuple[str, str]:
+    """The FaceNet weight set to run and why: "auto" takes vggface2 only once downloaded (`facewatch models build`
+    fetches it), so the daemon itself never goes online for it; otherwise casia-webface."""
     wanted = config.embedding.weights
-    if wanted == "auto":
-        if vggface2_file() is not None:
-            return "vggface2"
-        log.info("FaceNet: using casia-webface (vggface2 is not downloaded; `facewatch models build` fetches it)")
-        return "casia-webface"
-    return wanted
+    if wanted != "auto":
+        return wanted, f"embedding.weights is {wanted}"
+    if vggface2_file() is not None:
+        return "vggface2", "auto: vggface2 is downloaded"
+    return "casia-webface", "auto: vggface2 is not downloaded; `facewatch models build` fetches it"
+
+
+def facenet_weights(config: Config) -> str:
+    """The FaceNet weight set facenet_choice picks (said once, by whoever reports the choice)."""
+    return facenet_choice(config)[0]
 
 
 def lean_heap() -> None:
@@ -60,13 +61,22 @@ def lean_heap() -> None:
             mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
-def choose_engine(config: Config) -> str:
-    """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files."""
+def engine_choice(config: Config) -> tuple[str, str]:
+    """"torch" or "onnx" per config `engine`, and why; "auto" is onnx when `facewatch models build` has made its
+    files (the reason names the ones missing)."""
     if config.engine != "auto":
-        return config.engine
+        return config.engine, f"engine is {config.engine} in the config"
     dirs = model_dirs(config)
     needed = [*ONNX_FACE_FILES[:3], f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
-    return "onnx" if all(locate(name, dirs) for name in needed) else "torch"
+    missing = [name for name in needed if not locate(name, dirs)]
+    if not missing:
+        return "onnx", "auto: the onnx exports are built"
+    return "torch", f"auto: onnx exports missing ({', '.join(missing)}); `facewatch models build` makes them"
+
+
+def choose_engine(config: Config) -> str:
+    """The engine engine_choice picks."""
+    return engine_choice(config)[0]
 
 
 def _onnx_person_name(config: Config) -> str:

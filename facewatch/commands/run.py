@@ -66,8 +66,8 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
     from facewatch.capture import FrameSource
     from facewatch.daemon import Daemon, Loop
     from facewatch.engine import (
-        choose_engine, gallery_cache_path, gallery_model_id, lean_heap, load_face_pipeline, load_matcher,
-        load_person_detector,
+        engine_choice, facenet_choice, gallery_cache_path, gallery_model_id, lean_heap, load_face_pipeline,
+        load_matcher, load_person_detector,
     )
     from facewatch.events import EventLog, events_path
     from facewatch.gallery import load_gallery
@@ -82,12 +82,12 @@ def build_daemon(config: Config, source, *, fps: float | None = None, dry_run: b
     frames = FrameSource(source, target_fps=fps or cam.fps, width=cam.width, height=cam.height,
                          reconnect_initial_s=cam.reconnect_initial_s, reconnect_max_s=cam.reconnect_max_s,
                          stall_timeout_s=cam.stall_timeout_s)
-    engine = choose_engine(config)
+    engine, engine_why = engine_choice(config)
     if engine == "onnx":
         lean_heap()
     person = load_person_detector(config, engine)
     faces, weights = load_face_pipeline(config, engine)
-    log.info("engine %s, FaceNet %s", engine, weights)
+    log.info("engine %s (%s); FaceNet %s (%s)", engine, engine_why, weights, facenet_choice(config)[1])
     def reload_gallery():
         """The gallery as it is on disk now (cached embeddings reused)."""
         return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
