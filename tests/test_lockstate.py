@@ -20,18 +20,20 @@ def test_parsers_read_each_lockers_words() -> None:
     assert parse_query("light-locker is not running") is None
 
 
-def fixed(name: str, *answers):
-    """A probe that gives `answers` in turn, then repeats the last one; counts its reads."""
-    seq = list(answers)
-    calls = []
+class Scripted:
+    """A probe's read that gives `answers` in turn, then repeats the last one; counts its reads."""
 
-    def read():
-        calls.append(1)
-        return seq.pop(0) if len(seq) > 1 else seq[0]
+    def __init__(self, answers) -> None:
+        self.answers = list(answers)
+        self.calls = 0
 
-    probe = Probe(name, read)
-    probe.calls = calls  # type: ignore[attr-defined]
-    return probe
+    def __call__(self):
+        self.calls += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def fixed(name: str, *answers) -> Probe:
+    return Probe(name, Scripted(answers))
 
 
 def test_any_locked_probe_means_locked_and_a_foreign_false_is_not_an_unlock() -> None:
@@ -57,7 +59,7 @@ def test_confirmation_polls_until_locked_and_drops_absent_lockers() -> None:
     waits = []
     state = LockState([absent, slow])
     assert state.confirm(5, lambda: waits.append(1), own=["light-locker-command -q"]) is True
-    assert len(waits) == 2 and len(absent.calls) == 1 and len(slow.calls) == 3
+    assert len(waits) == 2 and absent.read.calls == 1 and slow.read.calls == 3
 
 
 def test_a_lock_that_did_not_take_is_told_from_one_nobody_can_check() -> None:
