@@ -87,20 +87,20 @@ def get_active_command(tool: str, path: str, dest: str, obj: str, iface: str) ->
     return [path, "--session", "--print-reply", f"--dest={dest}", obj, f"{iface}.GetActive"]
 
 
-def find_probes(env: Mapping[str, str], which: Which, runner: CommandRunner) -> list[Probe]:
-    """Every lock-state probe this machine has tools for (rule 2), best first."""
+def find_probes(env: Mapping[str, str], which: Which, runner: CommandRunner, dbus: bool = True) -> list[Probe]:
+    """Every lock-state probe this machine has tools for (rule 2), best first; `dbus` False: no session bus."""
     probes = []
     loginctl, session = which("loginctl"), env.get("XDG_SESSION_ID", "")
     if loginctl and session:
         command = [loginctl, "show-session", session, "--property=LockedHint", "--value"]
         probes.append(_command_probe("logind LockedHint", runner, command, lambda out: out.strip() == "yes"))
     tool = next((name for name in ("gdbus", "dbus-send") if which(name)), None)
-    if tool:
+    if tool and dbus:
         for dest, obj, iface in GET_ACTIVE:
             command = get_active_command(tool, which(tool), dest, obj, iface)
             probes.append(_command_probe(f"{dest} GetActive", runner, command, parse_get_active))
     xscreensaver = which("xscreensaver-command")
-    if xscreensaver and env.get("DISPLAY"):
+    if xscreensaver and env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
         probes.append(_command_probe("xscreensaver-command -time", runner, [xscreensaver, "-time"],
                                      parse_xscreensaver_time))
     for name in QUERY_TOOLS:
