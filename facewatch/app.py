@@ -35,6 +35,8 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     from facewatch.identity.liveness import LivenessMonitor
     from facewatch.paths import state_dir
     from facewatch.policy import LockPolicy, PolicyRunner
+    from facewatch.system.camera_yield import watch_camera
+    from facewatch.system.idle import find_idle_probe
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
 
@@ -69,5 +71,9 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
         policy=PolicyRunner(LockPolicy(config.policy), locker, notifier, events),
         locked_wait_s=config.policy.grace_seconds,
         liveness=LivenessMonitor(config.liveness, faces.detector) if config.liveness.enabled else None,
+        idle=find_idle_probe() if config.policy.camera_in_use == "lock_if_idle" else (lambda: None),
     )
+    # Another app opening the camera gets it at once: released from the watcher's thread, not the loop's.
+    if frames.kind == "camera":
+        loop.camera_yield = watch_camera(frames.source, lambda busy: frames.release() if busy else None)
     return Daemon(loop)

@@ -206,10 +206,10 @@ class PolicyRunner:
         """Whether the session is locked now, as the locker can tell (None: it cannot)."""
         return self.locker.is_locked()
 
-    def unlocked(self, now: float) -> dict[str, Any]:
-        """Tell the policy the session was unlocked (grace period, away clock) and log it."""
+    def unlocked(self, now: float, how: str = "") -> dict[str, Any]:
+        """Tell the policy the session was unlocked (grace period, away clock) and log it, with how that was seen."""
         self.policy.unlocked(now)
-        return self.events.write("unlocked", t=round(now, 3))
+        return self.events.write("unlocked", t=round(now, 3), **({"how": how} if how else {}))
 
     def _apply(self, decision: Decision) -> Done:
         """Lock (telling the user when no method worked) or notify, then log it with its reason."""
@@ -220,7 +220,9 @@ class PolicyRunner:
         if not result.ok:
             self.notifier.notify(LOCK_FAILED_TITLE, f"{decision.reason}: {result.detail}")
         fields = {"detail": result.detail} if result.detail else {}
+        if result.confirmed is not None:
+            fields["confirmed"] = result.confirmed  # the locker's own state said locked
         event = self.events.write("lock", t=round(decision.at, 3), reason=decision.reason, ok=result.ok,
                                   method=result.method, **fields)
-        # A dry run "locks" by recording; only a lock the locker does not deny leaves the screen locked.
-        return Done(decision, result.ok and self.locker.is_locked() is not False, event)
+        # A dry run "locks" by recording; only a lock the locker confirms or does not deny leaves the screen locked.
+        return Done(decision, result.ok and (bool(result.confirmed) or self.locker.is_locked() is not False), event)
