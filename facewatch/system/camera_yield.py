@@ -3,9 +3,10 @@
 Rules:
 1. Linux: inotify (through ctypes, no extra package) reports IN_OPEN and IN_CLOSE on the camera's device node,
    /dev/videoN for camera index N. The watcher never opens the node itself, so a special file cannot block it.
-2. An open is another program's only if /proc shows a process other than facewatch holding the node: facewatch's
-   own reopen fires IN_OPEN too, and a program that opens and closes at once (a browser listing cameras) has
-   let go before the check, so neither makes facewatch yield.
+2. An open is another program's only if /proc shows a process other than facewatch holding the node when the
+   event is read (facewatch's own reopen fires IN_OPEN too). It is checked at once, not after a settling time,
+   because a call app asks for the stream within milliseconds of opening: a program that only glances at the
+   device (a browser listing cameras) may therefore be yielded to as well, for resume_after_s.
 3. The camera counts as free once no other process has held it for `resume_after_s` (a call app that closes and
    reopens the device while it changes resolution keeps it); checked on every close event and every
    `recheck_s` while yielded, so a missed event cannot keep the camera away for good.
