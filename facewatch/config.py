@@ -185,6 +185,16 @@ def load_config(path: Path | None = None) -> Config:
     return Config(**_settings(Config, layers, ""), config_file=chosen or DEFAULT_CONFIG)
 
 
+def user_config_file() -> Path:
+    """The user's config.yaml: read when neither --config nor $FACEWATCH_CONFIG names another file."""
+    return paths.config_dir() / USER_CONFIG_NAME
+
+
+def file_to_edit(config: Config) -> Path:
+    """Where a setting of `config` is changed: its own file, or the user's when only the defaults are in force."""
+    return user_config_file() if config.config_file == DEFAULT_CONFIG else config.config_file
+
+
 def keys_set_by(path: Path) -> set[str]:
     """The dotted keys one config file sets (`camera.fps`), for `facewatch config --show`."""
 
@@ -218,7 +228,7 @@ def _choose_file(path: Path | None) -> Path | None:
     named = os.environ.get(ENV_CONFIG)
     if named:
         return _must_exist(Path(named), f"named by ${ENV_CONFIG}")
-    user = paths.config_dir() / USER_CONFIG_NAME
+    user = user_config_file()
     return user if user.exists() else None
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from facewatch.config import Config, model_dirs
+from facewatch.config import Config, file_to_edit, model_dirs
 from facewatch.detectors.base import FaceDetector, PersonDetector
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.identity.matching import (
@@ -115,7 +115,7 @@ def load_person_detector(config: Config, engine: str) -> PersonDetector:
         return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
     from facewatch.detectors.person import YoloPersonDetector
 
-    path = person_model_path(p.model, dirs)
+    path = person_model_path(p.model, dirs, file_to_edit(config))
     return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
 
 

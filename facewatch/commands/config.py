@@ -11,7 +11,7 @@ from pathlib import Path
 
 from facewatch import paths
 from facewatch.config import (
-    DEFAULT_CONFIG, ENV_CONFIG, ENV_MODEL_DIR, USER_CONFIG_NAME, Config, keys_set_by, load_config,
+    DEFAULT_CONFIG, ENV_CONFIG, ENV_MODEL_DIR, Config, keys_set_by, load_config, user_config_file,
 )
 
 
@@ -23,11 +23,6 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                       help="create the user config file as a commented copy of every default (never overwrites)")
     what.add_argument("--show", action="store_true",
                       help="print every setting in force and where it came from (default, user file, --config, env)")
-
-
-def user_config_path() -> Path:
-    """The user's config.yaml (read when neither --config nor $FACEWATCH_CONFIG names another file)."""
-    return paths.config_dir() / USER_CONFIG_NAME
 
 
 def origin_of_file(config: Config, given: Path | None) -> str:
@@ -95,7 +90,7 @@ def _show(value: object) -> str:
 
 def handle(args: argparse.Namespace) -> int:
     """Print the path, create the file, or list the settings in force."""
-    path = user_config_path()
+    path = user_config_file()
     if args.path:
         state = "exists" if path.exists() else "not created yet: `facewatch config --init` writes a commented copy"
         print(f"{path} ({state})")
