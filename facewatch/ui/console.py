@@ -11,15 +11,12 @@ import os
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, MutableMapping, TextIO
 
 POLL_S = 0.5  # how often the status line is refreshed
 PLAIN_EVERY_S = 30.0  # without a terminal: one status line this often
 # Events worth a line of their own; face passes and count changes show in the status line instead.
 DECISIONS = ("lock", "notify", "camera", "unlocked", "paused", "resumed", "ended")
-# Where a pip-installed OpenCV's Qt looks for fonts when its wheel ships none (it warns on every window).
-SYSTEM_FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts")
 
 
 def quiet_native_logs(env: MutableMapping[str, str] = os.environ, verbose: bool = False) -> None:
@@ -31,11 +28,9 @@ def quiet_native_logs(env: MutableMapping[str, str] = os.environ, verbose: bool 
         return
     env.setdefault("OPENCV_LOG_LEVEL", "OFF")  # camera-probe warnings for every index tried
     env.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET: decoder chatter on damaged frames/streams
-    env.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false;*.debug=false")
-    if "QT_QPA_FONTDIR" not in env:  # "Cannot find font directory .../cv2/qt/fonts"
-        found = next((d for d in SYSTEM_FONT_DIRS if Path(d).is_dir()), None)
-        if found:
-            env["QT_QPA_FONTDIR"] = found
+    # The wheel's Qt warns "QFontDatabase: Cannot find font directory .../cv2/qt/fonts" (uncategorised, so
+    # "default") on every preview window; cv2 points QT_QPA_FONTDIR at that empty folder itself, on import.
+    env.setdefault("QT_LOGGING_RULES", "default.warning=false;qt.qpa.*=false;*.debug=false")
 
 
 def status_line(state: Any) -> str:
