@@ -16,8 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (puts tests/ on the path for helpers.desktop)
-from helpers.desktop import NodeCapture, wait_until
+import common  # noqa: F401  (puts tests/ on the path for helpers.locking)
+from helpers.locking import NodeCapture, wait_until
 
 from facewatch.capture import FrameSource
 from facewatch.system.camera_yield import CameraYield

@@ -22,7 +22,7 @@ from facewatch.policy import LockPolicy, PolicyRunner
 from facewatch.system.camera_yield import CameraYield, camera_device, describe_support, other_holders
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-from helpers.desktop import NodeCapture, OnePerson, wait_until
+from helpers.locking import NodeCapture, OnePerson, wait_until
 from helpers.fakes import CountingFaces
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify and /proc are Linux-only")

@@ -17,7 +17,7 @@ from facewatch.events import EventLog
 from facewatch.policy import LockPolicy, PolicyRunner
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-from helpers.desktop import OnePerson, StrangerFaces, start_xscreensaver, start_xvfb, wait_until
+from helpers.locking import OnePerson, StrangerFaces, start_xscreensaver, start_xvfb, wait_until
 from helpers.fakes import FrameList
 
 

@@ -1,4 +1,4 @@
-"""The real desktop parts the lock and camera tests drive: an X server, a real xscreensaver, a stand-in camera node.
+"""The real parts the lock and camera tests drive: an X server, a real xscreensaver, a stand-in camera node.
 
 Each start skips its test with the reason when the tool is absent; scripts/test.sh installs them as root.
 """
@@ -33,8 +33,8 @@ def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
 
 
 def start_xvfb() -> tuple[subprocess.Popen, str]:
-    """An Xvfb on the first free display from :90 (a fixed number: xscreensaver 6 exits at once on a server
-    started with -displayfd); returns (process, DISPLAY)."""
+    """An Xvfb on the first free display from :90 (a fixed number, so no -displayfd pipe must be kept open
+    for the server's life: Xvfb dies writing to a closed one); returns (process, DISPLAY)."""
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (Debian/Ubuntu: apt-get install xvfb)")
     number = next(n for n in range(90, 200) if not Path(f"/tmp/.X{n}-lock").exists()
