@@ -10,7 +10,9 @@ Rules:
 3. The camera counts as free once no other process has held it for `resume_after_s` (a call app that closes and
    reopens the device while it changes resolution keeps it); checked on every close event and every
    `recheck_s` while yielded, so a missed event cannot keep the camera away for good.
-4. Limits: /proc shows another user's processes only to root, so a camera taken by another user is not seen.
+4. Limits: /proc shows another user's processes only to root, so a camera taken by another user is not seen;
+   a program that keeps the node open without streaming is yielded to as well (the "camera" event names its
+   PID); a node missing at start (camera unplugged) is not watched.
    Windows and macOS have no watcher here (macOS lets apps share the camera; Windows offers no public "opened
    by" notification), so `watch_camera` returns None there and `facewatch doctor` says so.
 """
