@@ -146,8 +146,5 @@ class StrangerFaces:
     def identify(self, image, gallery, matcher):
         return [Identified(Face(np.array([0, 0, 40, 40], np.float32), 0.99), Match(None, 0.1))]
 
-    def prefetch(self) -> None:
-        """Nothing to load."""
-
-    def release_idle(self) -> None:
-        """Nothing to release."""
+    def warm(self, pass_coming: bool) -> None:
+        """Nothing to load or release."""
