@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.fakes import CountingFaces
+from helpers.locking import NodeCapture, OnePerson, wait_until
 
 from facewatch.actions.dryrun import DryRunRecorder
 from facewatch.capture import FrameSource
@@ -22,8 +24,6 @@ from facewatch.policy import LockPolicy, PolicyRunner
 from facewatch.system.camera_yield import CameraYield, camera_device, describe_support, other_holders
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-from helpers.locking import NodeCapture, OnePerson, wait_until
-from helpers.fakes import CountingFaces
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify and /proc are Linux-only")
 

@@ -8,6 +8,8 @@ import threading
 import time
 
 import pytest
+from helpers.fakes import FrameList
+from helpers.locking import OnePerson, StrangerFaces, start_xscreensaver, start_xvfb, wait_until
 
 from facewatch.actions.lock import find_locker
 from facewatch.actions.notify import LogNotifier
@@ -17,8 +19,6 @@ from facewatch.events import EventLog
 from facewatch.policy import LockPolicy, PolicyRunner
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-from helpers.locking import OnePerson, StrangerFaces, start_xscreensaver, start_xvfb, wait_until
-from helpers.fakes import FrameList
 
 
 @pytest.fixture

@@ -4,7 +4,12 @@ command outputs; the real xscreensaver is in test_lock_real.py."""
 from __future__ import annotations
 
 from facewatch.actions.lockstate import (
-    LockState, Probe, find_probes, parse_get_active, parse_query, parse_xscreensaver_time,
+    LockState,
+    Probe,
+    find_probes,
+    parse_get_active,
+    parse_query,
+    parse_xscreensaver_time,
 )
 
 
@@ -89,7 +94,7 @@ class Runner:
 
 def test_probes_found_per_installed_tool() -> None:
     tools = {"loginctl", "gdbus", "xscreensaver-command", "light-locker-command"}
-    which = lambda name: f"/usr/bin/{name}" if name in tools else None  # noqa: E731
+    which = lambda name: f"/usr/bin/{name}" if name in tools else None
     runner = Runner({"xscreensaver-command": "XScreenSaver 6.06: screen locked since now"})
     env = {"XDG_SESSION_ID": "3", "DISPLAY": ":0"}
     names = [p.name for p in find_probes(env, which, runner)]

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from facewatch import paths
 from facewatch.config import (
-    DEFAULT_CONFIG, ENV_CONFIG, ENV_MODEL_DIR, Config, keys_set_by, load_config, user_config_file,
+    DEFAULT_CONFIG,
+    ENV_CONFIG,
+    ENV_MODEL_DIR,
+    Config,
+    keys_set_by,
+    load_config,
+    user_config_file,
 )
 
 

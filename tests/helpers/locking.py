@@ -62,7 +62,8 @@ class XScreenSaver:
 
     def time(self) -> str:
         """What `xscreensaver-command -time` says now."""
-        out = subprocess.run(["xscreensaver-command", "-time"], env=self.env, capture_output=True, text=True)
+        out = subprocess.run(["xscreensaver-command", "-time"], env=self.env, capture_output=True, text=True,
+                             check=False)
         return (out.stdout or out.stderr).strip()
 
     def start(self) -> XScreenSaver:
@@ -110,7 +111,7 @@ class NodeCapture:
         self.log = log
         log.append(("open", time.monotonic()))
 
-    def isOpened(self) -> bool:  # noqa: N802 - OpenCV's name
+    def isOpened(self) -> bool:
         return self.fd is not None
 
     def grab(self) -> bool:
