@@ -22,7 +22,8 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     from facewatch.capture import FrameSource
     from facewatch.daemon import Loop
     from facewatch.engine import (
-        choose_engine,
+        engine_choice,
+        facenet_choice,
         gallery_cache_path,
         gallery_model_id,
         lean_heap,
@@ -36,6 +37,8 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     from facewatch.paths import state_dir
     from facewatch.policy import LockPolicy, PolicyRunner
     from facewatch.tracking.continuity import ContinuityCheck
+    from facewatch.system.camera_yield import watch_camera
+    from facewatch.system.idle import find_idle_probe
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
 
@@ -44,12 +47,12 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     frames = FrameSource(source, target_fps=fps or cam.fps, width=cam.width, height=cam.height,
                          reconnect_initial_s=cam.reconnect_initial_s, reconnect_max_s=cam.reconnect_max_s,
                          stall_timeout_s=cam.stall_timeout_s)
-    engine = choose_engine(config)
+    engine, engine_why = engine_choice(config)
     if engine == "onnx":
         lean_heap()
     person = load_person_detector(config, engine)
     faces, weights = load_face_pipeline(config, engine)
-    log.info("engine %s, FaceNet %s", engine, weights)
+    log.info("engine %s (%s); FaceNet %s (%s)", engine, engine_why, weights, facenet_choice(config)[1])
     def reload_gallery():
         """The gallery as it is on disk now (cached embeddings reused)."""
         return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
@@ -73,5 +76,9 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
         policy=PolicyRunner(LockPolicy(config.policy), locker, notifier, events),
         locked_wait_s=config.policy.grace_seconds,
         liveness=LivenessMonitor(config.liveness, faces.detector) if config.liveness.enabled else None,
+        idle=find_idle_probe() if config.policy.camera_in_use == "lock_if_idle" else (lambda: None),
     )
+    # Another app opening the camera gets it at once: released from the watcher's thread, not the loop's.
+    if frames.kind == "camera":
+        loop.camera_yield = watch_camera(frames.source, lambda busy: frames.release() if busy else None)
     return Daemon(loop)

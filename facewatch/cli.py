@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from pathlib import Path
 
 from facewatch import __version__
+from facewatch.ui.console import quiet_native_logs
 
 # command name → (module in facewatch.commands, one-line help)
 COMMANDS = {
@@ -24,6 +24,7 @@ COMMANDS = {
     "train-siamese": ("train_siamese", "train the Siamese matcher head on LFW (+ AT&T faces), compare it with cosine"),
     "doctor": ("doctor", "check the installation, models, camera and screen lock; print fixes"),
     "autostart": ("autostart", "start facewatch at login: enable, disable or status"),
+    "config": ("config", "where the user config goes (--path), create it (--init), settings in force (--show)"),
 }
 
 
@@ -60,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     words = sys.argv[1:] if argv is None else argv
-    if not {"-v", "--verbose"} & set(words):  # OpenCV prints driver warnings for every camera index it probes;
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # it reads this once, when cv2 is first imported
+    # OpenCV, its FFmpeg and its Qt read their log settings once, when cv2 is first imported: set them now.
+    quiet_native_logs(verbose=bool({"-v", "--verbose"} & set(words)))
     from facewatch.capture import SourceError, mask_secrets
     from facewatch.config import ConfigError
     from facewatch.weights.registry import ModelError

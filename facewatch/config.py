@@ -143,6 +143,8 @@ class Policy:
     onlooker: Literal["notify", "lock", "off"]
     grace_seconds: float = _rule(ge=0)
     camera_lost: Literal["notify", "lock"]
+    camera_in_use: Literal["notify", "lock_if_idle", "nothing"]
+    camera_in_use_idle_s: float = _rule(ge=0)
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,29 @@ def load_config(path: Path | None = None) -> Config:
     return Config(**_settings(Config, layers, ""), config_file=chosen or DEFAULT_CONFIG)
 
 
+def user_config_file() -> Path:
+    """The user's config.yaml: read when neither --config nor $FACEWATCH_CONFIG names another file."""
+    return paths.config_dir() / USER_CONFIG_NAME
+
+
+def file_to_edit(config: Config) -> Path:
+    """Where a setting of `config` is changed: its own file, or the user's when only the defaults are in force."""
+    return user_config_file() if config.config_file == DEFAULT_CONFIG else config.config_file
+
+
+def keys_set_by(path: Path) -> set[str]:
+    """The dotted keys one config file sets (`camera.fps`), for `facewatch config --show`."""
+
+    def walk(mapping: dict, prefix: str) -> set[str]:
+        keys = set()
+        for name, value in mapping.items():
+            dotted = f"{prefix}{name}"
+            keys |= walk(value, dotted + ".") if isinstance(value, dict) else {dotted}
+        return keys
+
+    return walk(_read_mapping(path), "")
+
+
 def model_dirs(config: Config) -> list[Path]:
     """Model directories to search, first one written: $FACEWATCH_MODEL_DIR, else model_dir, else the cache."""
     try:
@@ -223,7 +248,7 @@ def _choose_file(path: Path | None) -> Path | None:
     named = os.environ.get(ENV_CONFIG)
     if named:
         return _must_exist(Path(named), f"named by ${ENV_CONFIG}")
-    user = paths.config_dir() / USER_CONFIG_NAME
+    user = user_config_file()
     return user if user.exists() else None
 
 

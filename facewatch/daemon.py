@@ -19,7 +19,7 @@ from facewatch.identity.gallery import Gallery
 from facewatch.identity.liveness import LivenessMonitor
 from facewatch.identity.matching import Matcher
 from facewatch.identity.pipeline import FacePipeline, Identified
-from facewatch.policy import PolicyRunner
+from facewatch.policy import Done, PolicyRunner
 from facewatch.tracking.tracks import Track, Tracker
 from facewatch.tracking.trigger import CountTrigger
 
@@ -27,7 +27,8 @@ READ_TIMEOUT_S = 1.0
 LOCK_PROBE_S = 2.0  # how often a locked daemon asks the OS whether the session was unlocked
 
 
-Status = Literal["starting", "watching", "paused", "locked", "camera lost", "ended", "stopped"]
+Status = Literal["starting", "watching", "paused", "locked", "camera lost", "camera in use", "ended", "stopped"]
+IN_USE = "camera in use"  # another app holds the camera: facewatch let go of it (facewatch/system/camera_yield.py)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ class Loop:
     active_fps: float
     policy: PolicyRunner | None = None  # lock/notify decisions; None = watch only
     reload_gallery: Callable[[], Gallery] | None = None  # re-reads the gallery after an enrollment
-    locked_wait_s: float = 10.0  # camera kept released this long after a lock when the OS cannot say "unlocked"
+    locked_wait_s: float = 10.0  # camera kept released this long after a lock while no locker can say "unlocked"
+    camera_yield: Any = None  # facewatch.system.camera_yield.CameraYield: steps aside for other apps; None = never
+    idle: Callable[[], float | None] = lambda: None  # input idle seconds for policy.camera_in_use (None = unknown)
     liveness: LivenessMonitor | None = None  # owners named by a face pass must move like a live face; None = off
     on_face_pass: list[Callable[[float, list[Identified]], None]] = field(default_factory=list)
     on_frame: list[Callable[[np.ndarray, list[Track], State], None]] = field(default_factory=list)
@@ -75,7 +78,7 @@ class Daemon:
         self._state = State()
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._locked_at = 0.0
+        self._unknown_since: float | None = None  # since when no locker could say whether we are still locked
         self._next_probe = 0.0
 
     @property
@@ -119,7 +122,9 @@ class Daemon:
         return True
 
     def _held(self) -> bool:
-        """True while the screen is locked by us and not yet unlocked: the camera stays free meanwhile."""
+        """True while the screen is locked by us and not yet unlocked: the camera stays free meanwhile.
+
+        The unlock is read from the locker; only while no locker can tell is it assumed after locked_wait_s."""
         if self.state.status != "locked":
             return False
         now = self.clock()
@@ -127,10 +132,35 @@ class Daemon:
             return True
         self._next_probe = now + LOCK_PROBE_S
         locked = self.loop.policy.is_locked()
-        if locked or (locked is None and now - self._locked_at < self.loop.locked_wait_s):
+        if locked is None:
+            self._unknown_since = now if self._unknown_since is None else self._unknown_since
+            if now - self._unknown_since < self.loop.locked_wait_s:
+                return True
+            how = f"assumed: no locker has told the lock state for {now - self._unknown_since:.0f} s"
+        elif locked:
+            self._unknown_since = None
             return True
-        self._set(status="watching", last_event=self.loop.policy.unlocked(now))
+        else:
+            how = "the locker says unlocked"
+        self._set(status="watching", last_event=self.loop.policy.unlocked(now, how))
         return False
+
+    def _yielded(self) -> bool:
+        """True while another app holds the camera: the status says so once, and policy rule 10 decides."""
+        watch = self.loop.camera_yield
+        if watch is None:
+            return False
+        if not watch.busy:
+            if self.state.status == IN_USE:
+                self._set(status="watching", last_event=self.loop.events.write("camera", state="free again"))
+            return False
+        if self.state.status != IN_USE:
+            event = self.loop.events.write("camera", state=IN_USE, holders=list(watch.holders),
+                                           yield_ms=None if watch.yield_ms is None else round(watch.yield_ms, 1))
+            self._set(status=IN_USE, last_event=event)
+        if self.loop.policy is not None and self.state.status == IN_USE:
+            self._record(self.loop.policy.camera_in_use(self.clock(), self.loop.idle()))
+        return True
 
     def _apply_policy(self, t: float, identities: list[str], camera_ok: bool, paused: bool,
                       unknown_since: float | None = None) -> None:
@@ -138,10 +168,15 @@ class Daemon:
         policy = self.loop.policy
         if policy is None:
             return
-        for done in policy.update(t, identities, camera_ok, paused, unknown_since):
-            self._set(last_event=done.event)
-            if done.locked:
-                self._locked_at = self._next_probe = self.clock()
+        self._record(policy.update(t, identities, camera_ok, paused, unknown_since))
+
+    def _record(self, done: list[Done]) -> None:
+        """Show what the policy did; after a lock, hold the camera released until the unlock."""
+        for item in done:
+            self._set(last_event=item.event)
+            if item.locked:
+                self._next_probe = self.clock()
+                self._unknown_since = None if item.event.get("confirmed") else self.clock()
                 self._set(status="locked")
 
     def run(self) -> State:
@@ -150,6 +185,8 @@ class Daemon:
         try:
             self._watch()
         finally:
+            if lp.camera_yield is not None:
+                lp.camera_yield.close()
             lp.source.close()
             lp.events.close()
         return self.state
@@ -158,8 +195,9 @@ class Daemon:
         """Pace, read, step until the source ends or stop() is called."""
         lp = self.loop
         while not self._stop.is_set():
-            if self._paused() or self._held():
-                self._apply_policy(self.clock(), [], True, True)
+            if self._paused() or self._held() or self._yielded():
+                if self.state.status != IN_USE:
+                    self._apply_policy(self.clock(), [], True, True)
                 lp.source.release()
                 self._stop.wait(0.5)
                 continue

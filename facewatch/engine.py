@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from facewatch.config import Config, model_dirs
+from facewatch.config import Config, file_to_edit, model_dirs
 from facewatch.detectors.base import FaceDetector, PersonDetector
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.identity.matching import (
@@ -28,8 +27,6 @@ from facewatch.weights.registry import (
     person_model_path,
     require,
 )
-
-log = logging.getLogger("facewatch.engine")
 
 
 @dataclass(frozen=True)
@@ -51,16 +48,20 @@ def vggface2_file() -> Path | None:
     return path if path.is_file() else None
 
 
-def facenet_weights(config: Config) -> str:
-    """The FaceNet weight set to run: "auto" takes vggface2 only once downloaded (`facewatch models build` fetches
-    it), so the daemon itself never goes online for it; otherwise casia-webface, said in one line."""
+def facenet_choice(config: Config) -> tuple[str, str]:
+    """The FaceNet weight set to run and why: "auto" takes vggface2 only once downloaded (`facewatch models build`
+    fetches it), so the daemon itself never goes online for it; otherwise casia-webface."""
     wanted = config.embedding.weights
-    if wanted == "auto":
-        if vggface2_file() is not None:
-            return "vggface2"
-        log.info("FaceNet: using casia-webface (vggface2 is not downloaded; `facewatch models build` fetches it)")
-        return "casia-webface"
-    return wanted
+    if wanted != "auto":
+        return wanted, f"embedding.weights is {wanted}"
+    if vggface2_file() is not None:
+        return "vggface2", "auto: vggface2 is downloaded"
+    return "casia-webface", "auto: vggface2 is not downloaded; `facewatch models build` fetches it"
+
+
+def facenet_weights(config: Config) -> str:
+    """The FaceNet weight set facenet_choice picks (said once, by whoever reports the choice)."""
+    return facenet_choice(config)[0]
 
 
 def lean_heap() -> None:
@@ -81,12 +82,21 @@ def needed_files(config: Config, engine: str) -> list[str]:
     return list(MTCNN_TORCH_FILES)
 
 
-def choose_engine(config: Config) -> str:
-    """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files."""
+def engine_choice(config: Config) -> tuple[str, str]:
+    """"torch" or "onnx" per config `engine`, and why; "auto" is onnx when `facewatch models build` has made its
+    files (the reason names the ones missing)."""
     if config.engine != "auto":
-        return config.engine
+        return config.engine, f"engine is {config.engine} in the config"
     dirs = model_dirs(config)
-    return "onnx" if all(locate(name, dirs) for name in needed_files(config, "onnx")) else "torch"
+    missing = [name for name in needed_files(config, "onnx") if not locate(name, dirs)]
+    if not missing:
+        return "onnx", "auto: the onnx exports are built"
+    return "torch", f"auto: onnx exports missing ({', '.join(missing)}); `facewatch models build` makes them"
+
+
+def choose_engine(config: Config) -> str:
+    """The engine engine_choice picks."""
+    return engine_choice(config)[0]
 
 
 def _onnx_person_name(config: Config) -> str:
@@ -105,7 +115,7 @@ def load_person_detector(config: Config, engine: str) -> PersonDetector:
         return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
     from facewatch.detectors.person import YoloPersonDetector
 
-    path = person_model_path(p.model, dirs)
+    path = person_model_path(p.model, dirs, file_to_edit(config))
     return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
 
 

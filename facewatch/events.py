@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from facewatch.paths import open_private_append, state_dir
 
@@ -44,11 +44,14 @@ class EventLog:
         self.failed = False
         self._file = None
         self._size = 0
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # each event, as written (the console)
 
     def write(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Record one event (wall-clock time added) and return it."""
         event = {"time": round(time.time(), 3), "event": kind, **fields}
         self.last = event
+        for listener in self.listeners:
+            listener(event)
         if self.path is None:
             return event
         try:

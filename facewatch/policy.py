@@ -20,6 +20,10 @@ Rules, checked on every update(now, identities, camera_ok, paused), one per proc
 8. Camera lost: one notify per loss episode ("notify"), or one lock per episode once no grace is in force ("lock");
    the face timers reset and the away clock is held (it counts again from the first frame back).
 9. "unverified" alone never starts a timer: the face pass will name that person, and a back is not evidence.
+10. Camera in use by another app (camera_in_use(now, idle_s) instead of update): no face decisions and every timer
+   resets, as in a pause (a grace period follows); once per episode per `camera_in_use`: "notify"; "lock_if_idle"
+   locks once keyboard and mouse have been idle for camera_in_use_idle_s (idle time unknown: it notifies
+   instead, so nobody is locked out on a guess); "nothing".
 Every decision is a Decision(action, reason, at); PolicyRunner carries them out, logs each one, and returns a
 Done per decision, so callers learn whether the screen was locked without reading the event log.
 """
@@ -70,6 +74,7 @@ class LockPolicy:
         self._grace_until = -math.inf  # rule 5
         self._was_paused = False  # rule 5: the next unpaused update starts a grace period
         self._camera_handled = False  # rule 8: this camera-loss episode has had its notify or lock
+        self._in_use_handled = False  # rule 10: this camera-in-use episode has had its notify or lock
 
     def unlocked(self, now: float) -> None:
         """The session was unlocked (by someone with the password): start a grace period and the away clock."""
@@ -82,6 +87,7 @@ class LockPolicy:
 
         unknown_since: when the earliest track now named "unknown" was first seen (rule 2), if known.
         """
+        self._in_use_handled = False  # rule 10: any update means the camera is ours again
         if paused:
             self._reset()
             self._was_paused = True
@@ -115,6 +121,25 @@ class LockPolicy:
         if away > 0 and not owners and self._away_since is not None and now - self._away_since >= away:
             return self._lock(now, f"owner away for {now - self._away_since:.1f} s")
         return []
+
+    def camera_in_use(self, now: float, idle_s: float | None) -> list[Decision]:
+        """Rule 10: another app holds the camera; idle_s is how long input has been idle (None = unknown)."""
+        handled = self._in_use_handled
+        self._reset()
+        self._was_paused = True
+        self._in_use_handled = handled
+        mode = self.settings.camera_in_use
+        if handled or mode == "nothing":
+            return []
+        reason = "camera in use by another app"
+        if mode == "lock_if_idle" and idle_s is not None:
+            if idle_s < self.settings.camera_in_use_idle_s:
+                return []
+            decisions = self._lock(now, f"{reason}, input idle for {idle_s:.0f} s")
+        else:
+            decisions = [Decision("notify", reason, now)]
+        self._in_use_handled = bool(decisions)
+        return decisions
 
     def _held(self, since: float | None, now: float) -> bool:
         """True when a run started at `since` has lasted unknown_seconds."""
@@ -185,14 +210,18 @@ class PolicyRunner:
         decisions = self.policy.update(now, identities, camera_ok, paused, unknown_since)
         return [self._apply(d) for d in decisions]
 
+    def camera_in_use(self, now: float, idle_s: float | None) -> list[Done]:
+        """LockPolicy.camera_in_use, then act on its decision (rule 10)."""
+        return [self._apply(d) for d in self.policy.camera_in_use(now, idle_s)]
+
     def is_locked(self) -> bool | None:
         """Whether the session is locked now, as the locker can tell (None: it cannot)."""
         return self.locker.is_locked()
 
-    def unlocked(self, now: float) -> dict[str, Any]:
-        """Tell the policy the session was unlocked (grace period, away clock) and log it."""
+    def unlocked(self, now: float, how: str = "") -> dict[str, Any]:
+        """Tell the policy the session was unlocked (grace period, away clock) and log it, with how that was seen."""
         self.policy.unlocked(now)
-        return self.events.write("unlocked", t=round(now, 3))
+        return self.events.write("unlocked", t=round(now, 3), **({"how": how} if how else {}))
 
     def _apply(self, decision: Decision) -> Done:
         """Lock (telling the user when no method worked) or notify, then log it with its reason."""
@@ -203,7 +232,9 @@ class PolicyRunner:
         if not result.ok:
             self.notifier.notify(LOCK_FAILED_TITLE, f"{decision.reason}: {result.detail}")
         fields = {"detail": result.detail} if result.detail else {}
+        if result.confirmed is not None:
+            fields["confirmed"] = result.confirmed  # the locker's own state said locked
         event = self.events.write("lock", t=round(decision.at, 3), reason=decision.reason, ok=result.ok,
                                   method=result.method, **fields)
-        # A dry run "locks" by recording; only a lock the locker does not deny leaves the screen locked.
-        return Done(decision, result.ok and self.locker.is_locked() is not False, event)
+        # A dry run "locks" by recording; only a lock the locker confirms or does not deny leaves the screen locked.
+        return Done(decision, result.ok and (bool(result.confirmed) or self.locker.is_locked() is not False), event)

@@ -14,6 +14,16 @@ if ! command -v Xvfb >/dev/null || ! command -v trayer >/dev/null; then
     echo "test.sh: the tray tests need xvfb and trayer (apt-get install xvfb trayer); they will be skipped" >&2
   fi
 fi
+# The lock tests drive a real xscreensaver under Xvfb (as the user nobody when root: it will not lock for root).
+if ! command -v xscreensaver-command >/dev/null || ! command -v dbus-daemon >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing xscreensaver and dbus for the lock tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      xvfb xscreensaver dbus >/dev/null) || echo "test.sh: could not install xscreensaver; the lock tests will be skipped" >&2
+  else
+    echo "test.sh: the lock tests need xscreensaver (apt-get install xscreensaver); they will be skipped" >&2
+  fi
+fi
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

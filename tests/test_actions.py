@@ -28,7 +28,17 @@ from facewatch.actions.lock import (
 from facewatch.actions.notify import find_notifier
 from facewatch.actions.runner import applescript_string, gvariant_string
 
-LINUX_ENV = {"XDG_SESSION_ID": "7", "DISPLAY": ":0"}
+LINUX_ENV = {"XDG_SESSION_ID": "7", "DISPLAY": ":0", "DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus"}
+LOCKED_HINT = ["/usr/bin/loginctl", "show-session", "7", "--property=LockedHint", "--value"]
+SCREENSAVER_NAMES = [("org.freedesktop.ScreenSaver", "/ScreenSaver"), ("org.gnome.ScreenSaver", "/org/gnome/ScreenSaver"),
+                     ("org.mate.ScreenSaver", "/org/mate/ScreenSaver"),
+                     ("org.cinnamon.ScreenSaver", "/org/cinnamon/ScreenSaver")]
+GDBUS_GET_ACTIVE = [["/usr/bin/gdbus", "call", "--session", "--dest", dest, "--object-path", obj, "--method",
+                     f"{dest}.GetActive"] for dest, obj in SCREENSAVER_NAMES]
+XSS_TIME = ["/usr/bin/xscreensaver-command", "-time"]
+XSS_LOCKED = subprocess.CompletedProcess([], 0, "XScreenSaver 6.06: screen locked since Wed Dec  2 05:05:17 2026\n", "")
+XSS_UNLOCKED = subprocess.CompletedProcess([], 0, "XScreenSaver 6.06: screen non-blanked since Wed Dec  2 2026\n", "")
+YES = subprocess.CompletedProcess([], 0, "yes\n", "")
 GDBUS_LOCKS = [
     ["/usr/bin/gdbus", "call", "--session", "--dest", "org.freedesktop.ScreenSaver",
      "--object-path", "/ScreenSaver", "--method", "org.freedesktop.ScreenSaver.Lock"],
@@ -36,6 +46,8 @@ GDBUS_LOCKS = [
      "--object-path", "/org/gnome/ScreenSaver", "--method", "org.gnome.ScreenSaver.Lock"],
     ["/usr/bin/gdbus", "call", "--session", "--dest", "org.kde.screensaver",
      "--object-path", "/ScreenSaver", "--method", "org.freedesktop.ScreenSaver.Lock"],
+    ["/usr/bin/gdbus", "call", "--session", "--dest", "org.mate.ScreenSaver",
+     "--object-path", "/org/mate/ScreenSaver", "--method", "org.mate.ScreenSaver.Lock"],
 ]
 FAIL = subprocess.CompletedProcess([], 1, "", "Error: no such service\n")
 
@@ -65,33 +77,97 @@ class FakeOS:
 
 
 def linux_locker(fake, env=LINUX_ENV):
-    return find_locker(platform="linux", env=env, which=fake.which, run=fake.run, native=SimpleNamespace())
+    return find_locker(platform="linux", env=env, which=fake.which, run=fake.run, native=SimpleNamespace(),
+                       sleep=lambda s: None)
 
 
 # ---- Linux / BSD desktops ------------------------------------------------------------------------
 
 
 def test_linux_finds_all_methods_in_order_and_loginctl_locks_first():
-    fake = FakeOS({"loginctl", "gdbus", "dbus-send", "xdg-screensaver"})
+    fake = FakeOS({"loginctl", "gdbus", "dbus-send", "xdg-screensaver"}, {tuple(LOCKED_HINT): YES})
     locker = linux_locker(fake)
     assert locker.describe() == (
         "loginctl lock-session -> gdbus org.freedesktop.ScreenSaver Lock -> gdbus org.gnome.ScreenSaver Lock"
-        " -> gdbus org.kde.screensaver Lock -> xdg-screensaver lock"
+        " -> gdbus org.kde.screensaver Lock -> gdbus org.mate.ScreenSaver Lock -> xdg-screensaver lock"
     )
     assert locker.available
     assert fake.commands == []  # finding runs nothing
-    assert locker.lock("stranger") == LockResult(True, "loginctl lock-session")
-    assert fake.commands == [["/usr/bin/loginctl", "lock-session", "7"]]
-    assert fake.kwargs == [
-        {"capture_output": True, "text": True, "timeout": 5.0, "env": LINUX_ENV, "check": False}
-    ]
+    assert locker.lock("stranger") == LockResult(True, "loginctl lock-session", confirmed=True)
+    # The lock is confirmed by logind's LockedHint, the first probe read.
+    assert fake.commands == [["/usr/bin/loginctl", "lock-session", "7"], LOCKED_HINT]
+    assert fake.kwargs[0] == {"capture_output": True, "text": True, "timeout": 5.0, "env": LINUX_ENV, "check": False}
+
+
+def test_every_locker_tool_joins_the_chain_after_dbus():
+    tools = {"gdbus", "xscreensaver-command", "light-locker-command", "mate-screensaver-command",
+             "cinnamon-screensaver-command", "dm-tool", "xdg-screensaver"}
+    assert linux_locker(FakeOS(tools)).describe().split(" -> ")[4:] == [
+        "xscreensaver-command -lock", "light-locker-command -l", "mate-screensaver-command --lock",
+        "cinnamon-screensaver-command --lock", "dm-tool lock", "xdg-screensaver lock"]
+
+
+def test_no_session_bus_means_no_dbus_methods(tmp_path):
+    env = {"DISPLAY": ":0", "XDG_RUNTIME_DIR": str(tmp_path)}
+    assert linux_locker(FakeOS({"gdbus", "xdg-screensaver"}), env=env).describe() == "xdg-screensaver lock"
+    (tmp_path / "bus").touch()  # the systemd user bus
+    assert linux_locker(FakeOS({"gdbus"}), env=env).describe().startswith("gdbus org.freedesktop.ScreenSaver Lock")
 
 
 def test_failing_loginctl_falls_through_to_dbus():
-    fake = FakeOS({"loginctl", "gdbus"}, {("/usr/bin/loginctl", "lock-session", "7"): FAIL})
+    fake = FakeOS({"loginctl", "gdbus"}, {("/usr/bin/loginctl", "lock-session", "7"): FAIL,
+                                          tuple(GDBUS_GET_ACTIVE[0]): subprocess.CompletedProcess([], 0, "(true,)\n", "")})
     result = linux_locker(fake).lock("stranger")
-    assert result == LockResult(True, "gdbus org.freedesktop.ScreenSaver Lock")
-    assert fake.commands == [["/usr/bin/loginctl", "lock-session", "7"], GDBUS_LOCKS[0]]
+    assert result == LockResult(True, "gdbus org.freedesktop.ScreenSaver Lock", confirmed=True)
+    assert fake.commands == [["/usr/bin/loginctl", "lock-session", "7"], GDBUS_LOCKS[0], LOCKED_HINT,
+                             GDBUS_GET_ACTIVE[0]]
+
+
+def test_a_lock_its_own_locker_denies_falls_through_and_a_later_one_is_confirmed():
+    """xscreensaver-command -lock exits 0 but xscreensaver says unlocked: not locked (rule 1); the next locks."""
+    said = iter([XSS_UNLOCKED] * 10 + [XSS_LOCKED])
+    fake = FakeOS({"xscreensaver-command", "xdg-screensaver"})
+    run = fake.run
+
+    def scripted(command, **kwargs):
+        if command == XSS_TIME:
+            fake.commands.append(command)
+            return next(said)
+        return run(command, **kwargs)
+
+    locker = find_locker(platform="linux", env={"DISPLAY": ":0"}, which=fake.which, run=scripted,
+                         native=SimpleNamespace(), sleep=lambda s: None)
+    result = locker.lock("stranger")
+    assert result == LockResult(True, "xdg-screensaver lock", confirmed=True)
+    assert fake.commands == [["/usr/bin/xscreensaver-command", "-lock"], *[XSS_TIME] * 10,
+                             ["/usr/bin/xdg-screensaver", "lock"], XSS_TIME]
+
+
+def test_already_locked_is_success():
+    """xscreensaver refuses a second -lock ("already locked", exit 255) while its state says locked (rule 2)."""
+    refused = subprocess.CompletedProcess([], 255, "", "xscreensaver-command: already locked\n")
+    fake = FakeOS({"xscreensaver-command"}, {("/usr/bin/xscreensaver-command", "-lock"): refused,
+                                             tuple(XSS_TIME): XSS_LOCKED})
+    locker = linux_locker(fake, env={"DISPLAY": ":0"})
+    assert locker.lock("stranger") == LockResult(True, "already locked", "xscreensaver-command -time says locked",
+                                                 True)
+    assert locker.is_locked() is True
+
+
+def test_a_lock_nobody_can_check_is_taken_on_its_word_and_marked_unconfirmed():
+    fake = FakeOS({"dm-tool"})
+    result = linux_locker(fake, env={}).lock("stranger")
+    assert result == LockResult(True, "dm-tool lock", "not confirmed: no running locker reports its state")
+    assert linux_locker(fake, env={}).is_locked() is None
+
+
+def test_can_lock_now_is_probed_not_assumed():
+    down = FakeOS({"xscreensaver-command", "xdg-screensaver"}, {tuple(XSS_TIME): FAIL})
+    ok, why = linux_locker(down, env={"DISPLAY": ":0"}).can_lock_now()
+    assert not ok and why.startswith("found xscreensaver-command -lock -> xdg-screensaver lock, but no locker answers")
+    up = FakeOS({"xscreensaver-command"}, {tuple(XSS_TIME): XSS_UNLOCKED})
+    assert linux_locker(up, env={"DISPLAY": ":0"}).can_lock_now() == (
+        True, "xscreensaver-command -lock (xscreensaver-command -time answers now)")
 
 
 def test_every_method_failing_is_tried_in_order_and_reported(caplog):
@@ -100,30 +176,37 @@ def test_every_method_failing_is_tried_in_order_and_reported(caplog):
         tuple(GDBUS_LOCKS[0]): subprocess.TimeoutExpired(GDBUS_LOCKS[0], 5.0),
         tuple(GDBUS_LOCKS[1]): FAIL,
         tuple(GDBUS_LOCKS[2]): subprocess.CompletedProcess([], 4, "", ""),
+        tuple(GDBUS_LOCKS[3]): FAIL,
         ("/usr/bin/xdg-screensaver", "lock"): FileNotFoundError(2, "No such file or directory"),
     }
     fake = FakeOS({"loginctl", "gdbus", "xdg-screensaver"}, answers)
     with caplog.at_level(logging.WARNING, logger="facewatch.actions"):
         result = linux_locker(fake).lock("stranger")
+    # Every method, then one read of every lock state (is it locked already?).
     assert fake.commands == [["/usr/bin/loginctl", "lock-session", "7"], *GDBUS_LOCKS,
-                             ["/usr/bin/xdg-screensaver", "lock"]]
+                             ["/usr/bin/xdg-screensaver", "lock"], LOCKED_HINT, *GDBUS_GET_ACTIVE]
     assert result == LockResult(False, "none", (
         "every screen-lock method failed: "
         "loginctl lock-session: exit status 1: Error: no such service; "
         "gdbus org.freedesktop.ScreenSaver Lock: timed out after 5 s; "
         "gdbus org.gnome.ScreenSaver Lock: exit status 1: Error: no such service; "
         "gdbus org.kde.screensaver Lock: exit status 4; "
+        "gdbus org.mate.ScreenSaver Lock: exit status 1: Error: no such service; "
         "xdg-screensaver lock: could not start: [Errno 2] No such file or directory"
     ))
-    assert [r.levelname for r in caplog.records] == ["WARNING"] * 5 + ["ERROR"]
+    assert [r.levelname for r in caplog.records] == ["ERROR"]  # one line, not one per method
 
 
 def test_dbus_send_is_used_when_gdbus_is_missing():
     fake = FakeOS({"dbus-send"}, {("/usr/bin/dbus-send", "--session", "--print-reply",
                                    "--dest=org.freedesktop.ScreenSaver", "/ScreenSaver",
-                                   "org.freedesktop.ScreenSaver.Lock"): FAIL})
-    assert linux_locker(fake).lock("stranger") == LockResult(True, "dbus-send org.gnome.ScreenSaver Lock")
-    assert fake.commands == [
+                                   "org.freedesktop.ScreenSaver.Lock"): FAIL,
+                                  ("/usr/bin/dbus-send", "--session", "--print-reply", "--dest=org.gnome.ScreenSaver",
+                                   "/org/gnome/ScreenSaver", "org.gnome.ScreenSaver.GetActive"):
+                                  subprocess.CompletedProcess([], 0, "method return\n   boolean true\n", "")})
+    assert linux_locker(fake).lock("stranger") == LockResult(True, "dbus-send org.gnome.ScreenSaver Lock",
+                                                             confirmed=True)
+    assert fake.commands[:2] == [
         ["/usr/bin/dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.ScreenSaver",
          "/ScreenSaver", "org.freedesktop.ScreenSaver.Lock"],
         ["/usr/bin/dbus-send", "--session", "--print-reply", "--dest=org.gnome.ScreenSaver",
@@ -136,13 +219,15 @@ def test_loginctl_without_session_id_asks_logind_for_the_users_display_session()
     uid = str(os.getuid())
     query = ("/usr/bin/loginctl", "show-user", uid, "--property=Display", "--value")
     fake = FakeOS({"loginctl"}, {query: subprocess.CompletedProcess([], 0, "c2\n", "")})
-    assert linux_locker(fake, env={}).lock("stranger") == LockResult(True, "loginctl lock-session")
+    result = linux_locker(fake, env={}).lock("stranger")
+    assert result == LockResult(True, "loginctl lock-session", "not confirmed: no running locker reports its state")
     assert fake.commands == [list(query), ["/usr/bin/loginctl", "lock-session", "c2"]]
 
+    bus = {"DBUS_SESSION_BUS_ADDRESS": "unix:path=/run/user/1000/bus"}
     no_display = FakeOS({"loginctl", "gdbus"}, {query: subprocess.CompletedProcess([], 0, "\n", "")})
-    result = linux_locker(no_display, env={}).lock("stranger")
+    result = linux_locker(no_display, env=bus).lock("stranger")
     assert result.method == "gdbus org.freedesktop.ScreenSaver Lock"
-    assert no_display.commands == [list(query), GDBUS_LOCKS[0]]
+    assert no_display.commands[:2] == [list(query), GDBUS_LOCKS[0]]
 
 
 @pytest.mark.parametrize(
@@ -413,7 +498,7 @@ def method_calls(log: str) -> list[tuple[str, str, str, str]]:
 
 
 @pytest.mark.parametrize("tool", ["gdbus", "dbus-send"])
-def test_real_dbus_clients_send_the_three_screensaver_lock_calls(session_bus, tool):
+def test_real_dbus_clients_send_the_four_screensaver_lock_calls(session_bus, tool):
     if not shutil.which(tool):
         pytest.skip(f"{tool} not installed")
     env, read_log = session_bus
@@ -424,8 +509,9 @@ def test_real_dbus_clients_send_the_three_screensaver_lock_calls(session_bus, to
         ("org.freedesktop.ScreenSaver", "/ScreenSaver", "org.freedesktop.ScreenSaver", "Lock"),
         ("org.gnome.ScreenSaver", "/org/gnome/ScreenSaver", "org.gnome.ScreenSaver", "Lock"),
         ("org.kde.screensaver", "/ScreenSaver", "org.freedesktop.ScreenSaver", "Lock"),
+        ("org.mate.ScreenSaver", "/org/mate/ScreenSaver", "org.mate.ScreenSaver", "Lock"),
     ]
-    wait_for(lambda: len(method_calls(read_log())) >= 3)
+    wait_for(lambda: len(method_calls(read_log())) >= 4)
     assert method_calls(read_log()) == expected
 
 

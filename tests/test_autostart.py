@@ -14,6 +14,7 @@ import pytest
 
 from facewatch.system import autostart
 from facewatch.system.autostart import (
+    AutostartError,
     LaunchAgentAutostart,
     RunKeyAutostart,
     XdgAutostart,
@@ -29,8 +30,11 @@ DESKTOP = (
     "Name=facewatch\n"
     "Comment=Locks the screen when a stranger sits at the keyboard\n"
     "Exec=/usr/bin/python3 -m facewatch tray\n"
+    "TryExec=/usr/bin/python3\n"
+    "Icon=security-high\n"
     "Terminal=false\n"
     "X-GNOME-Autostart-enabled=true\n"
+    "X-Facewatch-Managed=true\n"
 )
 PLIST = """<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
@@ -121,6 +125,76 @@ def test_xdg_status_reports_an_entry_switched_off_by_the_desktop(tmp_path):
     )
     backend.enable(COMMAND)
     assert backend.path.read_text() == DESKTOP
+
+
+def test_enable_carries_the_config_and_the_model_dir_into_the_entry(tmp_path):
+    backend = XdgAutostart(tmp_path, {})
+    env = {"FACEWATCH_MODEL_DIR": "/opt/fw models", "HOME": "/home/me", "FACEWATCH_CONFIG": ""}
+    autostart.enable(backend=backend, config=Path("/etc/fw/config.yaml"), env=env)
+    lines = backend.path.read_text().splitlines()
+    assert f"Exec=env \"FACEWATCH_MODEL_DIR=/opt/fw models\" {quote_exec_arg(sys.executable)} -m facewatch " \
+           "--config /etc/fw/config.yaml tray" in lines
+    assert f"TryExec={sys.executable}" in lines
+
+
+def test_disable_and_enable_leave_a_hand_made_entry_alone(tmp_path):
+    backend = XdgAutostart(tmp_path, {})
+    backend.path.parent.mkdir(parents=True)
+    mine = "[Desktop Entry]\nType=Application\nName=my facewatch\nExec=/home/me/bin/facewatch-wrapper\n"
+    backend.path.write_text(mine)
+    assert autostart.disable(backend) is False and backend.path.read_text() == mine
+    assert autostart.status(backend).startswith("not managed by facewatch:")
+    with pytest.raises(AutostartError, match="was not written by facewatch"):
+        autostart.enable(COMMAND, backend)
+    assert backend.path.read_text() == mine
+    # An entry an older facewatch wrote (no marker yet) is still recognised as ours.
+    backend.path.write_text(DESKTOP.replace("X-Facewatch-Managed=true\n", ""))
+    assert autostart.disable(backend) is True and not backend.path.exists()
+
+
+def test_systemd_user_unit_bound_to_the_graphical_session(tmp_path):
+    backend = for_platform(platform="linux", home=tmp_path, env={}, systemd=True)
+    unit = tmp_path / ".config" / "systemd" / "user" / "facewatch.service"
+    wants = unit.parent / "graphical-session.target.wants" / "facewatch.service"
+    assert autostart.enable(COMMAND, backend, env={"FACEWATCH_MODEL_DIR": "/m$x 100%"}) == unit
+    assert unit.read_text() == (
+        "[Unit]\n"
+        "Description=facewatch: locks the screen when a stranger sits at the keyboard\n"
+        "PartOf=graphical-session.target\n"
+        "After=graphical-session.target\n"
+        "X-Facewatch-Managed=true\n"
+        "\n"
+        "[Service]\n"
+        "ExecStart=/usr/bin/python3 -m facewatch tray\n"
+        'Environment="FACEWATCH_MODEL_DIR=/m$$x 100%%"\n'
+        "Restart=on-failure\n"
+        "RestartSec=5\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=graphical-session.target\n"
+    )
+    assert os.readlink(wants) == "../facewatch.service" and wants.resolve() == unit.resolve()
+    assert autostart.status(backend).startswith(f"enabled: {unit}, at graphical-session.target")
+    autostart.enable(COMMAND, backend)  # twice: one unit, one link
+    assert autostart.disable(backend) is True
+    assert not unit.exists() and not wants.is_symlink()
+    with pytest.raises(AutostartError, match="--systemd is for Linux"):
+        for_platform(platform="darwin", home=tmp_path, env={}, systemd=True)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_reads_the_unit_without_complaint(tmp_path):
+    backend = for_platform(platform="linux", home=tmp_path, env={}, systemd=True)
+    unit = autostart.enable([sys.executable, "-m", "facewatch", "tray"], backend,
+                            env={"FACEWATCH_MODEL_DIR": "/opt/fw models"})
+    # System mode: the user mode needs a running user manager; the unit syntax checks are the same.
+    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    assert (out.returncode, out.stderr) == (0, ""), out.stderr
+
+
+def test_windows_refuses_variables_it_cannot_carry():
+    with pytest.raises(AutostartError, match="cannot set FACEWATCH_MODEL_DIR"):
+        RunKeyAutostart(registry=None).enable(COMMAND, {"FACEWATCH_MODEL_DIR": "C:\\models"})
 
 
 # ---- macOS ---------------------------------------------------------------------------------------

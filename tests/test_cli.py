@@ -50,16 +50,43 @@ def test_models_verify_lists_the_offline_copies(capsys, model_dirs, monkeypatch)
     assert lines["graph_final.pb"] == "ok" and lines["onet.pt"] == "ok"
 
 
-def test_doctor_reports_each_check(capsys, model_dirs, monkeypatch):
+def test_doctor_reports_each_check(capsys, model_dirs, monkeypatch, tmp_path, isolated_home):
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
     monkeypatch.setattr("facewatch.capture.probe_camera", lambda index, *a, **k: False)
-    code, out, err = run_cli(capsys, "doctor")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("engine: torch\nperson:\n  model: yolo11n_int8_320.onnx\n")
+    code, out, err = run_cli(capsys, "--config", str(cfg), "doctor")
     lines = out.splitlines()
     assert any(l.startswith("OK   torchvision.ops.nms:") for l in lines)
-    assert any(l.startswith("OK   model yolo11n_int8_320.onnx: ok") for l in lines)
+    assert "INFO engine: torch will run (engine is torch in the config); FaceNet casia-webface (auto: vggface2 is " \
+           "not downloaded; `facewatch models build` fetches it)" in lines or "FaceNet vggface2" in out
+    # Only the files this engine loads, each present and verified.
+    assert [l.split(":")[0] for l in lines if l.split()[1] == "model"][:3] == \
+           ["OK   model pnet.pt", "OK   model rnet.pt", "OK   model onet.pt"]
+    assert any(l.startswith("OK   model yolo11n_int8_320.onnx: ") and l.endswith("(verified)") for l in lines)
+    assert f"INFO user config: none at {isolated_home / 'config' / 'config.yaml'}: the defaults are in force; " \
+           "`facewatch config --init` creates it, every setting commented out" in lines
     assert "FIX  camera: none opens (unplugged, busy, or no permission); replay a video with: " \
            "facewatch run --source clip.mp4" in lines
+    assert any(l.startswith(("OK   screen lock: ", "FIX  screen lock: ")) for l in lines)
     assert code == 1  # the camera line needs fixing on this machine
+
+
+def test_doctor_says_fix_for_a_missing_model_and_names_the_file_for_person_model(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr("facewatch.capture.probe_camera", lambda index, *a, **k: True)
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text("engine: onnx\n")
+    code, out, err = run_cli(capsys, "--config", str(cfg), "doctor")
+    lines = out.splitlines()
+    assert any(l.startswith("FIX  model mtcnn_pnet.onnx: missing (the onnx engine)") for l in lines)
+    assert not any(l.startswith("OK   model") for l in lines)
+    assert any(l.startswith("FIX  model yolov5nu_320.onnx: missing") for l in lines)  # the person model's export
+    assert code == 1
+    cfg.write_text("engine: torch\n")
+    code, out, err = run_cli(capsys, "--config", str(cfg), "doctor")
+    person = next(l for l in out.splitlines() if l.startswith(("OK   person.model", "FIX  person.model")))
+    assert person.startswith("FIX  person.model: yolov5nu.pt is not downloaded") and f"set person.model in {cfg}" in person
 
 
 @pytest.mark.slow

@@ -67,11 +67,13 @@ def test_person_model_offline_download_fails_with_the_fix(tmp_path, monkeypatch)
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    settings = tmp_path / "my-config.yaml"
     with pytest.raises(ModelError) as err:
-        person_model_path("yolov5nu.pt", [tmp_path])
+        person_model_path("yolov5nu.pt", [tmp_path], settings)
     msg = str(err.value)
     assert "yolov5nu.pt is not in" in msg and "could not be downloaded" in msg
-    assert "yolo11n_int8_320.onnx" in msg  # names the offline alternative
+    # names the offline alternative and the file to set it in
+    assert f"set person.model in {settings} to an .onnx file" in msg and "yolo11n_int8_320.onnx" in msg
 
 
 def test_unknown_person_model_name(tmp_path):

@@ -12,7 +12,8 @@ from facewatch.config import Policy, load_config
 from facewatch.events import EventLog
 from facewatch.policy import LOCK_FAILED_TITLE, Decision, LockPolicy, PolicyRunner
 
-BASE = Policy(unknown_seconds=1.0, away_seconds=0, onlooker="notify", grace_seconds=10.0, camera_lost="notify")
+BASE = Policy(unknown_seconds=1.0, away_seconds=0, onlooker="notify", grace_seconds=10.0, camera_lost="notify",
+              camera_in_use="notify", camera_in_use_idle_s=60.0)
 STRANGER = ["unknown"]
 ONLOOKER = ["alice", "unknown"]
 LOST = "lost"  # a script row's identities: the camera is lost
@@ -291,3 +292,26 @@ def test_runner_tells_the_user_when_the_screen_could_not_be_locked(tmp_path):
          "detail": "no screen-lock method found: install a locker"},
     ]
 
+
+
+def test_camera_in_use_notifies_once_per_episode_and_resets_the_timers():
+    policy = LockPolicy(BASE)
+    assert policy.update(0.0, ["unknown"], True, False) == []
+    assert [d.reason for d in policy.camera_in_use(0.5, None)] == ["camera in use by another app"]
+    assert policy.camera_in_use(5.0, None) == []
+    # Back: the stranger's timer starts again, and a grace period follows (rule 5).
+    assert policy.update(6.0, ["unknown"], True, False) == []
+    assert policy.update(15.0, ["unknown"], True, False) == []
+    assert [d.action for d in policy.update(16.0, ["unknown"], True, False)] == ["lock"]
+    assert [d.action for d in policy.camera_in_use(17.0, None)] == ["notify"]  # a new episode
+
+
+def test_camera_in_use_lock_if_idle_waits_for_idle_input_and_notifies_when_idle_is_unknown():
+    policy = LockPolicy(replace(BASE, camera_in_use="lock_if_idle"))
+    assert policy.camera_in_use(0.0, 10.0) == []  # someone is typing: their own call
+    decisions = policy.camera_in_use(1.0, 61.0)
+    assert [(d.action, d.reason) for d in decisions] == [("lock", "camera in use by another app, input idle for 61 s")]
+    assert policy.camera_in_use(2.0, 100.0) == []
+    unknown = LockPolicy(replace(BASE, camera_in_use="lock_if_idle"))
+    assert [d.action for d in unknown.camera_in_use(0.0, None)] == ["notify"]
+    assert LockPolicy(replace(BASE, camera_in_use="nothing")).camera_in_use(0.0, 999.0) == []

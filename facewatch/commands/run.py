@@ -62,6 +62,24 @@ def _watch(config: Config, args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: daemon.stop())
     log.info("watching %s (%d people enrolled); Ctrl-C stops", describe_source(source),
              len(daemon.loop.gallery.people))
-    final = daemon.run()
+    final = _run_with_console(daemon)
     log.info("%s after %d frames and %d face passes", final.status, final.frames, final.face_passes)
     return 0
+
+
+def _run_with_console(daemon):
+    """Run the daemon with the live status line and the decisions on stderr (facewatch/ui/console.py)."""
+    from facewatch.ui.console import Console
+
+    console = Console(lambda: daemon.state)
+    daemon.loop.events.listeners.append(console.on_event)
+    handlers = logging.getLogger().handlers
+    for handler in handlers:
+        handler.addFilter(console)  # a log line clears the status line first
+    console.start()
+    try:
+        return daemon.run()
+    finally:
+        console.close()
+        for handler in handlers:
+            handler.removeFilter(console)

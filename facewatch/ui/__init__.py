@@ -1,1 +1,1 @@
-"""What the user sees: the tray icon and the --show preview window."""
+"""What the user sees: the tray icon, the --show preview window and the run console."""

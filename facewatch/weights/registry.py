@@ -197,8 +197,9 @@ def writable_dir(dirs: list[Path]) -> Path:
     return dirs[0]
 
 
-def person_model_path(model: str, dirs: list[Path]) -> Path:
-    """Resolve config `person.model` (a path, a file in the model dirs, or an ultralytics download) to a file."""
+def person_model_path(model: str, dirs: list[Path], settings: Path | None = None) -> Path:
+    """Resolve config `person.model` (a path, a file in the model dirs, or an ultralytics download) to a file;
+    `settings` is the config file where person.model is changed, named in the offline advice."""
     as_path = Path(model).expanduser()
     if as_path.is_file():
         spec = REGISTRY.get(as_path.name)
@@ -211,10 +212,17 @@ def person_model_path(model: str, dirs: list[Path]) -> Path:
     spec = REGISTRY.get(model)
     if spec is None or not spec.ultralytics:
         raise ModelError(missing_message(model, dirs))
-    return _ultralytics_download(model, writable_dir(dirs))
+    return _ultralytics_download(model, writable_dir(dirs), settings)
 
 
-def _ultralytics_download(name: str, dest: Path) -> Path:
+def offline_person_advice(settings: Path | None) -> str:
+    """What to do when the person model cannot be downloaded, naming the file to edit."""
+    where = f" in {settings}" if settings is not None else ""
+    return (f"set person.model{where} to an .onnx file in the model dir, e.g. `person.model: yolo11n_int8_320.onnx` "
+            f"({REGISTRY['yolo11n_int8_320.onnx'].source})")
+
+
+def _ultralytics_download(name: str, dest: Path, settings: Path | None = None) -> Path:
     """Let ultralytics fetch one of its released weights into `dest`; ModelError (with the offline fix) on failure."""
     from ultralytics.utils.downloads import attempt_download_asset
 
@@ -227,8 +235,7 @@ def _ultralytics_download(name: str, dest: Path) -> Path:
     if not target.is_file():
         raise ModelError(
             f"model file {name} is not in {dest} and could not be downloaded (offline?). "
-            f"Copy it there, or set person.model to an .onnx file in the model dir, "
-            f"e.g. yolo11n_int8_320.onnx ({REGISTRY['yolo11n_int8_320.onnx'].source})"
+            f"Copy it there, or {offline_person_advice(settings)}"
         )
     record_hash(target)
     return target
