@@ -1,0 +1,307 @@
+"""StatusNotifierItem + dbusmenu on a real private dbus-daemon: registration, layout, clicks, icon, re-registration.
+
+The test plays the tray host: it owns org.kde.StatusNotifierWatcher with the same D-Bus library facewatch uses,
+reads the item's properties and menu over the bus and clicks menu items with dbusmenu Event("clicked").
+"""
+
+from __future__ import annotations
+
+import select
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pytest
+from jeepney import HeaderFields, MatchRule
+from PIL import Image
+
+from facewatch.ui import dbusmenu
+from facewatch.ui.dbusservice import (BusError, Interface, Method, Service, connect_session_bus,
+                                      introspection_xml, split_signature)
+from facewatch.ui.sni import ITEM_INTERFACE, ITEM_PATH, WATCHER, WATCHER_PATH, SniIcon, argb_pixmaps, watcher_present
+
+GREEN, RED = (34, 160, 70, 255), (215, 38, 38, 255)
+
+
+# ------------------------------------------------------------------------------------------- real bus
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
+    """Poll until condition() is truthy; fail naming `what` after timeout s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def session_bus(monkeypatch):
+    """A private session dbus-daemon; DBUS_SESSION_BUS_ADDRESS points at it."""
+    exe = shutil.which("dbus-daemon")
+    if exe is None:
+        pytest.skip("dbus-daemon is not installed (Debian/Ubuntu: apt-get install dbus-daemon); the tray menu "
+                    "protocol needs a session bus")
+    proc = subprocess.Popen([exe, "--session", "--nofork", "--nopidfile", "--print-address=1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        if not select.select([proc.stdout], [], [], 10)[0]:
+            pytest.fail("dbus-daemon printed no address within 10 s")
+        address = proc.stdout.readline().strip()
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(5)
+
+
+class Watcher:
+    """A StatusNotifierWatcher stand-in on its own connection: records the items that register."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.service = connect_session_bus()
+        self.service.export(WATCHER_PATH, [Interface(
+            WATCHER,
+            methods={"RegisterStatusNotifierItem": Method("s", "", self._register),
+                     "RegisterStatusNotifierHost": Method("s", "", lambda _name: ())},
+            properties={"RegisteredStatusNotifierItems": ("as", lambda: list(self.items)),
+                        "IsStatusNotifierHostRegistered": ("b", lambda: True),
+                        "ProtocolVersion": ("i", lambda: 0)},
+        )])
+        assert self.service.call_bus("RequestName", WATCHER, 4) == (1,)  # 1: we are the primary owner
+
+    def _register(self, name: str) -> tuple:
+        self.items.append(name)
+        return ()
+
+    def close(self) -> None:
+        self.service.close()
+
+
+@dataclass
+class Entry:
+    """A menu entry as facewatch.ui.tray.MenuEntry has it: a label (text or callable), action, enabled."""
+
+    text: str | Callable[[], str]
+    action: Callable[[], Any] | None = None
+    enabled: Callable[[], bool] = lambda: True
+
+    @property
+    def label(self) -> str:
+        return self.text() if callable(self.text) else self.text
+
+
+class Host:
+    """The test's side of the bus: calls the item and its menu, and records the signals they emit."""
+
+    def __init__(self, bus_name: str) -> None:
+        self.bus_name = bus_name
+        self.client = connect_session_bus()
+        self.signals: list[tuple[str, tuple]] = []
+        for interface in (ITEM_INTERFACE, dbusmenu.INTERFACE):
+            self.client.subscribe(MatchRule(type="signal", interface=interface),
+                                  lambda m: self.signals.append((m.header.fields[HeaderFields.member], m.body)))
+
+    def props(self) -> dict[str, Any]:
+        """The item's properties, values unwrapped."""
+        (props,) = self.client.call(self.bus_name, ITEM_PATH, "org.freedesktop.DBus.Properties", "GetAll", "s",
+                                    (ITEM_INTERFACE,))
+        return {name: value for name, (_sig, value) in props.items()}
+
+    def menu(self, member: str, sig: str | None = None, *args: Any) -> tuple:
+        """Call a com.canonical.dbusmenu method of the item's menu."""
+        return self.client.call(self.bus_name, dbusmenu.PATH, dbusmenu.INTERFACE, member, sig, args)
+
+    def labels(self) -> list[tuple[int, str, bool]]:
+        """(id, label, enabled) of every standard item in the layout; separators as (id, "-", False)."""
+        _revision, (_root, _props, children) = self.menu("GetLayout", "iias", 0, -1, [])
+        rows = []
+        for _sig, (item_id, props, _kids) in children:
+            if props.get("type", ("s", "standard"))[1] == "separator":
+                rows.append((item_id, "-", False))
+            else:
+                rows.append((item_id, props["label"][1], props["enabled"][1]))
+        return rows
+
+    def click(self, label: str) -> None:
+        """Send Event(id, "clicked") for the item with this label."""
+        item_id = next(i for i, text, _ in self.labels() if text == label)
+        self.menu("Event", "isvu", item_id, "clicked", ("i", 0), 0)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+@pytest.fixture
+def item(session_bus):
+    """A running SniIcon (green) with a small menu whose actions are recorded, a test watcher, and a Host."""
+    watcher = Watcher()
+    done: list[str] = []
+    paused = threading.Event()
+    entries = [
+        Entry(lambda: "Paused" if paused.is_set() else "Watching: nobody_here", enabled=lambda: False),
+        None,
+        Entry("Pause", paused.set, lambda: not paused.is_set()),
+        Entry("Resume", paused.clear, paused.is_set),
+        None,
+        Entry("Quit", lambda: done.append("quit")),
+    ]
+    icon = SniIcon(connect_session_bus(), "facewatch", Image.new("RGBA", (64, 64), GREEN), "facewatch: Watching",
+                   entries)
+    thread = threading.Thread(target=icon.run, daemon=True)
+    thread.start()
+    wait_for(lambda: watcher.items, what="the item to register")
+    host = Host(watcher.items[0])
+    icon.watcher, icon.host, icon.done, icon.paused = watcher, host, done, paused
+    yield icon
+    icon.stop()
+    thread.join(5)
+    assert not thread.is_alive()
+    host.close()
+    watcher.close()
+
+
+# ------------------------------------------------------------------------------------------- tests
+
+
+def test_item_registers_with_its_own_name(item):
+    assert item.watcher.items == [item.bus_name]
+    assert item.bus_name.startswith("org.kde.StatusNotifierItem-")
+    assert watcher_present(item.host.client)
+
+
+def test_item_properties_as_a_host_reads_them(item):
+    props = item.host.props()
+    assert props["Id"] == "facewatch" and props["Title"] == "facewatch: Watching"
+    assert props["Status"] == "Active" and props["Category"] == "ApplicationStatus"
+    assert props["Menu"] == dbusmenu.PATH and props["ItemIsMenu"] is True
+    assert props["ToolTip"] == ("", [], "facewatch", "facewatch: Watching")
+    sizes = [(w, h) for w, h, _ in props["IconPixmap"]]
+    assert sizes == [(16, 16), (22, 22), (24, 24), (32, 32), (48, 48), (64, 64)]
+    width, height, data = props["IconPixmap"][-1]
+    assert len(data) == width * height * 4
+    assert tuple(data[:4]) == (255, 34, 160, 70)  # ARGB, big-endian: alpha first
+
+
+def test_menu_layout_escapes_mnemonics_and_reads_enabled_states(item):
+    (version,) = item.host.client.call(item.bus_name, dbusmenu.PATH, "org.freedesktop.DBus.Properties", "Get",
+                                       "ss", (dbusmenu.INTERFACE, "Version"))
+    assert version == ("u", 3)
+    assert item.host.labels() == [(1, "Watching: nobody__here", False), (2, "-", False), (3, "Pause", True),
+                                  (4, "Resume", False), (5, "-", False), (6, "Quit", True)]
+
+
+def test_clicks_run_actions_and_announce_the_new_layout(item):
+    (revision, _layout) = item.host.menu("GetLayout", "iias", 0, -1, [])
+    item.host.click("Pause")
+    assert item.paused.is_set()
+    wait_for(lambda: ("LayoutUpdated", (revision + 1, 0)) in item.host.signals, what="LayoutUpdated")
+    assert item.host.labels()[2:4] == [(3, "Pause", False), (4, "Resume", True)]
+    item.host.click("Pause")  # disabled now: nothing happens
+    item.host.click("Resume")
+    assert not item.paused.is_set()
+    item.host.click("Quit")
+    assert item.done == ["quit"]
+
+
+def test_group_properties_and_about_to_show(item):
+    (groups,) = item.host.menu("GetGroupProperties", "aias", [3, 99], ["label"])
+    assert groups == [(3, {"label": ("s", "Pause")})]
+    assert item.host.menu("AboutToShow", "i", 0) == (False,)  # nothing changed since the layout was read
+    item.paused.set()
+    assert item.host.menu("AboutToShow", "i", 0) == (True,)
+    assert item.host.menu("EventGroup", "a(isvu)", [(4, "clicked", ("i", 0), 0), (42, "clicked", ("i", 0), 0)]) \
+        == ([42],)
+    assert not item.paused.is_set()
+
+
+def test_icon_and_title_changes_are_signalled(item):
+    item.icon = Image.new("RGBA", (64, 64), RED)
+    item.title = "facewatch: Unknown face"
+    wait_for(lambda: {"NewIcon", "NewTitle", "NewToolTip"} <= {name for name, _ in item.host.signals},
+             what="NewIcon, NewTitle and NewToolTip")
+    props = item.host.props()
+    assert tuple(props["IconPixmap"][0][2][:4]) == (255, 215, 38, 38)
+    assert props["ToolTip"][3] == "facewatch: Unknown face"
+
+
+def test_item_registers_again_when_a_new_host_appears(item, caplog):
+    caplog.set_level("INFO", logger="facewatch.ui.sni")
+    item.watcher.close()
+    wait_for(lambda: not watcher_present(item.host.client), what="the watcher to leave")
+    wait_for(lambda: "the tray host went away" in caplog.text, what="the host-gone line")
+    second = Watcher()
+    try:
+        wait_for(lambda: second.items == [item.bus_name], what="the item to register with the new host")
+        assert "a tray host appeared" in caplog.text
+    finally:
+        second.close()
+
+
+def test_bad_calls_get_errors_not_crashes(item, caplog):
+    with pytest.raises(BusError, match="UnknownMethod"):
+        item.host.client.call(item.bus_name, ITEM_PATH, ITEM_INTERFACE, "Explode")
+    with pytest.raises(BusError, match="UnknownObject"):
+        item.host.client.call(item.bus_name, "/nowhere", ITEM_INTERFACE, "Activate", "ii", (0, 0))
+    with pytest.raises(BusError, match="PropertyReadOnly"):
+        item.host.client.call(item.bus_name, ITEM_PATH, "org.freedesktop.DBus.Properties", "Set", "ssv",
+                              (ITEM_INTERFACE, "Title", ("s", "x")))
+    with pytest.raises(BusError, match="no menu item 77"):
+        item.host.menu("GetLayout", "iias", 77, -1, [])
+    assert "LookupError" in caplog.text and "Traceback" not in caplog.text
+    assert item.host.labels()[0][1] == "Watching: nobody__here"  # still serving
+
+
+def test_introspection_lists_the_item_interface(item):
+    (xml,) = item.host.client.call(item.bus_name, ITEM_PATH, "org.freedesktop.DBus.Introspectable", "Introspect")
+    assert f'<interface name="{ITEM_INTERFACE}">' in xml and '<property name="IconPixmap" type="a(iiay)"' in xml
+    (root,) = item.host.client.call(item.bus_name, "/", "org.freedesktop.DBus.Introspectable", "Introspect")
+    assert '<node name="StatusNotifierItem"/>' in root and '<node name="MenuBar"/>' in root
+
+
+def test_no_session_bus_is_one_clear_error(monkeypatch):
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    with pytest.raises(BusError, match="no session bus"):
+        connect_session_bus()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+    with pytest.raises(BusError, match="cannot connect to the session bus: FileNotFoundError"):
+        connect_session_bus()
+
+
+# ------------------------------------------------------------------------------------------- pure parts
+
+
+def test_split_signature_and_introspection_xml():
+    assert split_signature("ia{sv}(ii)asv") == ["i", "a{sv}", "(ii)", "as", "v"]
+    assert split_signature("") == []
+    xml = introspection_xml([Interface("a.b", methods={"M": Method("is", "b", lambda *a: (True,))},
+                                       signals={"S": "u"})])
+    assert '<method name="M"><arg type="i" direction="in"/><arg type="s" direction="in"/>' \
+           '<arg type="b" direction="out"/></method>' in xml
+    assert '<signal name="S"><arg type="u"/></signal>' in xml
+
+
+def test_argb_pixmaps_scale_and_order_channels():
+    image = Image.new("RGBA", (64, 64), (10, 20, 30, 128))
+    (w, h, data), (w8, h8, data8) = argb_pixmaps(image, sizes=(64, 8))
+    assert (w, h, w8, h8) == (64, 64, 8, 8) and len(data) == 64 * 64 * 4 and len(data8) == 8 * 8 * 4
+    assert tuple(data[:4]) == (128, 10, 20, 30)
+
+
+def test_menu_revision_counts_changes_only():
+    label = ["one"]
+    menu = dbusmenu.DBusMenu([Entry(lambda: label[0]), None])
+    assert not menu.refresh() and menu.revision == 1
+    label[0] = "two"
+    revision, (_root, props, children) = menu.layout(0, -1, [])
+    assert revision == 2 and props == {"children-display": ("s", "submenu")}
+    assert children[0] == ("(ia{sv}av)", (1, {"label": ("s", "two"), "enabled": ("b", True),
+                                              "visible": ("b", True)}, []))
+    assert menu.layout(0, 0, ["label"]) == (2, (0, {}, []))
+    assert not menu.click(2) and not menu.click(0) and not menu.click(9)
