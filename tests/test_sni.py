@@ -6,11 +6,7 @@ reads the item's properties and menu over the bus and clicks menu items with dbu
 
 from __future__ import annotations
 
-import select
-import shutil
-import subprocess
 import threading
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -21,6 +17,7 @@ from PIL import Image
 from facewatch.ui import dbusmenu
 from facewatch.ui.dbusservice import (BusError, Interface, Method, Service, connect_session_bus,
                                       introspection_xml, split_signature)
+from helpers.desktop import XInput, need_program, start_session_bus, start_xfce_panel, start_xvfb, stop, wait_for
 from facewatch.ui.sni import ITEM_INTERFACE, ITEM_PATH, WATCHER, WATCHER_PATH, SniIcon, argb_pixmaps, watcher_present
 
 GREEN, RED = (34, 160, 70, 255), (215, 38, 38, 255)
@@ -29,35 +26,13 @@ GREEN, RED = (34, 160, 70, 255), (215, 38, 38, 255)
 # ------------------------------------------------------------------------------------------- real bus
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll until condition() is truthy; fail naming `what` after timeout s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 @pytest.fixture
 def session_bus(monkeypatch):
     """A private session dbus-daemon; DBUS_SESSION_BUS_ADDRESS points at it."""
-    exe = shutil.which("dbus-daemon")
-    if exe is None:
-        pytest.skip("dbus-daemon is not installed (Debian/Ubuntu: apt-get install dbus-daemon); the tray menu "
-                    "protocol needs a session bus")
-    proc = subprocess.Popen([exe, "--session", "--nofork", "--nopidfile", "--print-address=1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        if not select.select([proc.stdout], [], [], 10)[0]:
-            pytest.fail("dbus-daemon printed no address within 10 s")
-        address = proc.stdout.readline().strip()
-        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
-        yield address
-    finally:
-        proc.terminate()
-        proc.wait(5)
+    proc, address = start_session_bus()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    yield address
+    stop(proc)
 
 
 class Watcher:
@@ -274,6 +249,71 @@ def test_no_session_bus_is_one_clear_error(monkeypatch):
         connect_session_bus()
 
 
+# ------------------------------------------------------------------------------------------- a real host
+
+
+@pytest.fixture
+def xfce_panel(tmp_path, monkeypatch):
+    """Xvfb, then a session bus, then xfce4-panel; the bus starts xfconfd, which reads the panel config from
+    XDG_CONFIG_HOME, so the XDG dirs point into tmp_path before the bus starts. Yields a bus client."""
+    need_program("xfce4-panel", "xfce4-panel", "it is the StatusNotifierItem host this test uses")
+    for var in ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+    started = []
+    try:
+        xvfb, display = start_xvfb("480x240x24")
+        started.append(xvfb)
+        monkeypatch.setenv("DISPLAY", display)
+        bus, address = start_session_bus()
+        started.append(bus)
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        started.append(start_xfce_panel(tmp_path / "xdg_config_home"))
+        client = connect_session_bus()
+        wait_for(lambda: watcher_present(client), 30, "xfce4-panel to own org.kde.StatusNotifierWatcher")
+        yield client
+        client.close()
+    finally:
+        for proc in reversed(started):
+            stop(proc)
+
+
+def _spot(image: Image.Image, colour: tuple[int, int, int], height: int = 32) -> tuple[int, int] | None:
+    """The centre of the pixels of this colour in the top `height` rows (the panel), or None."""
+    hits = [(x, y) for y in range(height) for x in range(image.width)
+            if max(abs(a - b) for a, b in zip(image.getpixel((x, y)), colour)) <= 3]
+    if not hits:
+        return None
+    return sum(x for x, _ in hits) // len(hits), sum(y for _, y in hits) // len(hits)
+
+
+def test_a_real_xfce_panel_shows_the_item_and_its_menu_clicks_reach_us(xfce_panel):
+    paused = threading.Event()
+    entries = [Entry("Watching", enabled=lambda: False), None, Entry("Pause", paused.set, lambda: not paused.is_set()),
+               Entry("Quit")]
+    icon = SniIcon(connect_session_bus(), "facewatch", Image.new("RGBA", (64, 64), GREEN), "facewatch", entries)
+    thread = threading.Thread(target=icon.run, daemon=True)
+    thread.start()
+    screen = XInput()
+    try:
+        def registered() -> bool:
+            (items,) = xfce_panel.call(WATCHER, WATCHER_PATH, "org.freedesktop.DBus.Properties", "Get", "ss",
+                                       (WATCHER, "RegisteredStatusNotifierItems"))
+            return any(i.startswith(icon.bus_name) for i in items[1])
+
+        wait_for(registered, 10, "the panel to list the item")
+        spot = wait_for(lambda: _spot(screen.screenshot(), GREEN[:3]), 10, "the panel to draw the green icon")
+        screen.click(*spot)  # opens the menu the panel built from our dbusmenu layout
+        wait_for(lambda: screen.screenshot().crop((0, 40, 200, 120)).getextrema() != ((0, 0),) * 3, 10,
+                 "the menu to open below the panel")
+        screen.key("Down")  # the first enabled item: the status line is disabled, so "Pause"
+        screen.key("Return")
+        wait_for(paused.is_set, 10, "the panel's click to reach the Pause action")
+    finally:
+        screen.close()
+        icon.stop()
+        thread.join(5)
+
+
 # ------------------------------------------------------------------------------------------- pure parts
 
 
@@ -305,3 +345,15 @@ def test_menu_revision_counts_changes_only():
                                               "visible": ("b", True)}, []))
     assert menu.layout(0, 0, ["label"]) == (2, (0, {}, []))
     assert not menu.click(2) and not menu.click(0) and not menu.click(9)
+
+
+def test_the_bus_going_away_is_one_line_not_a_traceback(monkeypatch, caplog):
+    proc, address = start_session_bus()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    service = connect_session_bus()
+    stop(proc)
+    wait_for(lambda: "lost the session bus" in caplog.text, what="the lost-bus line")
+    with pytest.raises(BusError, match="NameHasOwner failed"):
+        watcher_present(service)
+    service.close()
+    assert "Traceback" not in caplog.text

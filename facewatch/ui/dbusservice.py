@@ -10,6 +10,7 @@ cannot be built. jeepney only speaks the wire protocol; this module adds what a 
 3. A handler that raises answers the caller with an error and logs one line: a bad call from another program
    never takes the service down.
 4. A call flagged NO_REPLY_EXPECTED gets no reply.
+5. The bus hanging up (the session ends) stops the receiver with one log line, not a thread traceback.
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from typing import Any, Callable
 
 from jeepney import DBusAddress, HeaderFields, MatchRule, Message, MessageFlag, MessageType, message_bus
 from jeepney import new_error, new_method_call, new_method_return, new_signal
-from jeepney.io.threading import DBusRouter, open_dbus_connection
+from jeepney.bus import get_bus
+from jeepney.io.blocking import prep_socket
+from jeepney.io.common import RouterClosed
+from jeepney.io.threading import DBusConnection, DBusRouter, ReceiveStopped
 from jeepney.wrappers import DBusErrorResponse, unwrap_msg
 
 log = logging.getLogger(__name__)
 
 PROPERTIES = "org.freedesktop.DBus.Properties"
 INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
+AUTH_TIMEOUT_S = 2.0  # how long connecting to the bus may take
 CALL_TIMEOUT_S = 5.0  # how long a call to another program waits for its reply
 QUEUE_SIZE = 256  # incoming calls and signals waiting for the dispatcher; more are dropped (rule 1)
 _STOP = object()
@@ -142,7 +147,7 @@ class Service:
             return unwrap_msg(self.router.send_and_get_reply(message, timeout=timeout))
         except DBusErrorResponse as exc:
             raise BusError(f"{what} failed: {exc.name}: {' '.join(map(str, exc.data))}") from None
-        except (OSError, TimeoutError, RuntimeError) as exc:  # RouterClosed is a RuntimeError subclass
+        except (OSError, TimeoutError, RouterClosed) as exc:
             raise BusError(f"{what} failed: {type(exc).__name__}: {exc}") from None
 
     def _send(self, message: Message) -> None:
@@ -237,10 +242,24 @@ class _CallError(Exception):
         self.name, self.text = name, text
 
 
+class _Connection(DBusConnection):
+    """jeepney's threaded connection, except that a hang-up ends its receiver thread quietly (rule 5)."""
+
+    def receive(self, *, timeout: float | None = None) -> Message:
+        try:
+            return super().receive(timeout=timeout)
+        except OSError as exc:  # ConnectionResetError, end of stream
+            log.warning("lost the session bus (%s); the tray icon is gone until facewatch restarts", exc)
+            raise ReceiveStopped(str(exc)) from None
+
+
 def connect_session_bus() -> Service:
     """A Service on the user's session bus; BusError (one line) when there is none or it refuses us."""
     try:
-        return Service(DBusRouter(open_dbus_connection("SESSION")))
+        conn = _Connection(prep_socket(get_bus("SESSION"), timeout=AUTH_TIMEOUT_S))
+        router = DBusRouter(conn)
+        conn.unique_name = unwrap_msg(router.send_and_get_reply(message_bus.Hello(), timeout=CALL_TIMEOUT_S))[0]
+        return Service(router)
     except KeyError:
         raise BusError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)") from None
     except (OSError, ValueError, TimeoutError) as exc:  # ValueError: jeepney's AuthenticationError, bad address
