@@ -10,11 +10,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewatch.config import Config, model_dirs
-from facewatch.embedding import IdleReleasingEmbedder
-from facewatch.identify import FacePipeline
-from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, Matcher, SiameseMatcher
-from facewatch.models import (
-    ONNX_FACE_FILES, casia_weights, exported_person_name, locate, person_model_path, require,
+from facewatch.detectors.base import FaceDetector, PersonDetector
+from facewatch.identity.embedding import IdleReleasingEmbedder
+from facewatch.identity.matching import (
+    COSINE_THRESHOLDS,
+    CosineMatcher,
+    Matcher,
+    SiameseMatcher,
+)
+from facewatch.identity.pipeline import FacePipeline
+from facewatch.weights.registry import (
+    MTCNN_ONNX_FILES,
+    MTCNN_TORCH_FILES,
+    casia_weights,
+    exported_person_name,
+    locate,
+    person_model_path,
+    require,
 )
 
 log = logging.getLogger("facewatch.engine")
@@ -60,13 +72,21 @@ def lean_heap() -> None:
             mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
+def needed_files(config: Config, engine: str) -> list[str]:
+    """The model files `engine` loads for this config, by registry name: one list for choose_engine and loaders.
+
+    torch's FaceNet and person model are not listed: they are converted or downloaded on first use."""
+    if engine == "onnx":
+        return [*MTCNN_ONNX_FILES, f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
+    return list(MTCNN_TORCH_FILES)
+
+
 def choose_engine(config: Config) -> str:
     """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files."""
     if config.engine != "auto":
         return config.engine
     dirs = model_dirs(config)
-    needed = [*ONNX_FACE_FILES[:3], f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
-    return "onnx" if all(locate(name, dirs) for name in needed) else "torch"
+    return "onnx" if all(locate(name, dirs) for name in needed_files(config, "onnx")) else "torch"
 
 
 def _onnx_person_name(config: Config) -> str:
@@ -75,7 +95,7 @@ def _onnx_person_name(config: Config) -> str:
     return model if model.lower().endswith(".onnx") else exported_person_name(model, config.person.imgsz)
 
 
-def load_person_detector(config: Config, engine: str = "torch"):
+def load_person_detector(config: Config, engine: str) -> PersonDetector:
     """The person detector of `person.model` on `engine`, its file resolved through the model dirs and verified."""
     p, dirs = config.person, model_dirs(config)
     if engine == "onnx":
@@ -89,38 +109,39 @@ def load_person_detector(config: Config, engine: str = "torch"):
     return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
 
 
-def load_facenet(config: Config, engine: str = "torch", weights: str | None = None) -> FaceNetChoice:
+def load_facenet(config: Config, engine: str, weights: str | None = None) -> FaceNetChoice:
     """FaceNet of `weights` (default: facenet_weights(config)) on `engine`."""
     weights = weights or facenet_weights(config)
     dirs = model_dirs(config)
     if engine == "onnx":
-        from facewatch.embedding import OnnxEmbedder
+        from facewatch.identity.embedding import OnnxEmbedder
 
         return FaceNetChoice(weights, OnnxEmbedder(require(f"facenet_{weights}.onnx", dirs)))
-    from facewatch.embedding import TorchEmbedder
+    from facewatch.identity.embedding import TorchEmbedder
 
     if weights == "vggface2":
         return FaceNetChoice(weights, TorchEmbedder.vggface2())
     return FaceNetChoice(weights, TorchEmbedder.from_state_dict(casia_weights(dirs)))
 
 
-def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipeline, str]:
-    """MTCNN + FaceNet on `engine`, from verified files; returns the pipeline and the FaceNet weight set."""
+def load_face_detector(config: Config, engine: str) -> FaceDetector:
+    """MTCNN on `engine` with the config's `face` settings, from verified files (the daemon, enroll and eval)."""
     from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 
-    dirs = model_dirs(config)
     f = config.face
     options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
+    files = [require(name, model_dirs(config)) for name in needed_files(config, engine)[:3]]
     if engine == "onnx":
-        detector = OnnxMtcnnFaceDetector(*(require(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
-    else:
-        for net in ("pnet.pt", "rnet.pt", "onet.pt"):
-            require(net, dirs)
-        detector = MtcnnFaceDetector(**options)
+        return OnnxMtcnnFaceDetector(*files, **options)
+    return MtcnnFaceDetector(**options)
+
+
+def load_face_pipeline(config: Config, engine: str) -> tuple[FacePipeline, str]:
+    """MTCNN + FaceNet on `engine`, from verified files; returns the pipeline and the FaceNet weight set."""
     weights = facenet_weights(config)
     embedder = IdleReleasingEmbedder(lambda: load_facenet(config, engine, weights).embedder,
                                      config.embedding.release_idle_s)
-    return FacePipeline(detector, embedder), weights
+    return FacePipeline(load_face_detector(config, engine), embedder), weights
 
 
 def load_matcher(config: Config, weights: str, method: str | None = None) -> Matcher:
@@ -136,7 +157,7 @@ def load_matcher(config: Config, weights: str, method: str | None = None) -> Mat
 def gallery_model_id(weights: str) -> str:
     """What the gallery's cached embeddings depend on: the FaceNet weights and the crop margin (a change of
     either must re-embed every photo)."""
-    from facewatch.identify import CROP_MARGIN
+    from facewatch.identity.pipeline import CROP_MARGIN
 
     return f"{weights}-margin{CROP_MARGIN}"
 

@@ -28,4 +28,4 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 # The check that matters: torchvision's compiled ops load against this torch.
-"$VENV/bin/python" -m facewatch.stackcheck
+"$VENV/bin/python" -m facewatch.build.stackcheck

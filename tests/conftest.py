@@ -3,26 +3,10 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-# bench/common.py holds helpers the tests share with the benchmarks (e.g. cutting a scene out of a clip).
-sys.path.insert(0, str(REPO / "bench"))
-SHARED = Path(os.environ.get("FACEWATCH_SHARED", REPO.parent / "shared"))
-DATA = SHARED / "data"
-SHARED_MODELS = SHARED / "models"
-# Converted/built models are written here once and reused across test runs (gitignored).
-BUILD_MODELS = REPO / ".cache" / "models"
-
-
-def need(path: Path) -> Path:
-    """Return `path`, or skip the test with the reason when the shared data/models are not beside the repo."""
-    if not path.exists():
-        pytest.skip(f"{path} is absent: clone facewatch beside its ../shared folder to run this test")
-    return path
+from helpers.shared import BUILD_MODELS, DATA, SHARED_MODELS, need
 
 
 @pytest.fixture
@@ -52,9 +36,9 @@ def isolated_home(tmp_path_factory, monkeypatch, request) -> Path:
 def face_pipeline(model_dirs):
     """The real face pass (MTCNN + FaceNet casia-webface, converted once into .cache/models), shared by tests."""
     from facewatch.detectors.face import MtcnnFaceDetector
-    from facewatch.embedding import TorchEmbedder
-    from facewatch.identify import FacePipeline
-    from facewatch.models import casia_weights
+    from facewatch.identity.embedding import TorchEmbedder
+    from facewatch.identity.pipeline import FacePipeline
+    from facewatch.weights.registry import casia_weights
 
     weights = casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
     return FacePipeline(MtcnnFaceDetector(), TorchEmbedder.from_state_dict(weights))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
+from helpers.shared import DATA, need
 
-from conftest import DATA, need
 from facewatch.cli import main
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import DATA, REPO, need
-from test_detectors import HAMILTON, LFW, STREET, TWO_PEOPLE, YOLO8, YOLO11, read_frames
+from helpers.media import read_frames
+from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, TWO_PEOPLE, YOLO8, YOLO11, need
 
+from facewatch.build.export import export_facenet, quantize_facenet
 from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import (
     OnnxPersonDetector,
@@ -23,7 +24,7 @@ from facewatch.detectors.person import (
     decode_persons,
     letterbox,
 )
-from facewatch.embedding import OnnxEmbedder, TorchEmbedder, export_facenet, face_crops, quantize_facenet
+from facewatch.identity.embedding import OnnxEmbedder, TorchEmbedder, face_crops
 from facewatch.imageio import read_rgb
 
 SAMPLES = DATA / "facenet_pytorch_samples/data/test_images"
@@ -73,7 +74,7 @@ def onnx_yolo11() -> OnnxPersonDetector:
 @pytest.fixture(scope="module")
 def facenet_onnx(model_dirs, tmp_path_factory) -> Path:
     """The converted casia-webface FaceNet exported to ONNX once for this module."""
-    from facewatch.models import casia_weights
+    from facewatch.weights.registry import casia_weights
 
     weights = casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
     return export_facenet(weights, tmp_path_factory.mktemp("facenet_onnx") / "facenet.onnx")
@@ -82,15 +83,15 @@ def facenet_onnx(model_dirs, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def torch_embedder(model_dirs) -> TorchEmbedder:
     """The reference engine on the same weights."""
-    from facewatch.models import casia_weights
+    from facewatch.weights.registry import casia_weights
 
     return TorchEmbedder.from_state_dict(casia_weights([Path(d) for d in model_dirs.split(os.pathsep)]))
 
 
 @pytest.fixture(scope="module")
 def face_crops_real() -> np.ndarray:
-    """12 real 160x160 face crops: MTCNN's most certain face in 8 LFW photos and facenet-pytorch's 4 test images."""
-    paths = sorted(need(LFW).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
+    """12 real 160x160 face crops: MTCNN's most certain face in 8 LFW_IMAGES photos and facenet-pytorch's 4 test images."""
+    paths = sorted(need(LFW_IMAGES).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
     mtcnn = MtcnnFaceDetector()
     crops = []
     for path in paths:
@@ -258,7 +259,7 @@ import json, sys
 from pathlib import Path
 import cv2
 from facewatch.detectors.person import OnnxPersonDetector
-from facewatch.embedding import OnnxEmbedder, face_crops
+from facewatch.identity.embedding import OnnxEmbedder, face_crops
 person_model, facenet, photo = map(Path, sys.argv[1:])
 frame = cv2.imread(str(photo))
 people = OnnxPersonDetector(person_model).detect(frame)

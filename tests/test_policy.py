@@ -6,7 +6,8 @@ import json
 import stat
 from dataclasses import replace
 
-from facewatch.actions import ChainLocker, DryRunRecorder, Recorded
+from facewatch.actions.dryrun import DryRunRecorder, Recorded
+from facewatch.actions.lock import ChainLocker
 from facewatch.config import Policy, load_config
 from facewatch.events import EventLog
 from facewatch.policy import LOCK_FAILED_TITLE, Decision, LockPolicy, PolicyRunner
@@ -256,7 +257,7 @@ def test_runner_locks_notifies_and_logs_each_decision(tmp_path):
     runner = PolicyRunner(LockPolicy(BASE), recorder, recorder, events)
     written = []
     for t, ids in steps(0, 1, ONLOOKER) + steps(1.5, 2.5, STRANGER):
-        written += runner.update(t, ids, camera_ok=True, paused=False)
+        written += [done.event for done in runner.update(t, ids, camera_ok=True, paused=False)]
     written.append(runner.unlocked(3.0))
     events.close()
     assert recorder.entries == [

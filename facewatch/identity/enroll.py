@@ -11,12 +11,12 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from facewatch.detectors.base import Face, FaceDetector
-from facewatch.gallery import face_count_problem
+from facewatch.detectors.base import Face, FaceDetector, to_rgb
+from facewatch.identity.gallery import face_count_problem
 from facewatch.imageio import ImageError, read_rgb
 from facewatch.paths import private_dir, write_private
 
-log = logging.getLogger("facewatch.enroll")
+log = logging.getLogger("facewatch.identity.enroll")
 
 MIN_SHARPNESS = 60.0  # variance of the Laplacian on the face crop; below it the shot is blurred
 MIN_BRIGHTNESS, MAX_BRIGHTNESS = 50.0, 215.0  # mean grey level of the face: too dark / washed out
@@ -114,7 +114,7 @@ def enroll_from_frames(folder: Path, frames: Iterable[np.ndarray], detector: Fac
     for frame in frames:
         if len(kept) >= count or time.monotonic() > deadline:
             break
-        image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        image = to_rgb(frame)
         faces = detector.detect(image)
         problem = shot_problem(image, faces) or (None if _varied(faces[0], kept) else "move your head a little")
         if problem:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from facewatch.siamese import HeadError, SiameseHead
+from facewatch.identity.siamese import HeadError, SiameseHead
 
 # Cosine-similarity thresholds per FaceNet weight set; a probe scoring below it against its best gallery identity
 # is "unknown". casia-webface: the mean of the ten thresholds LFW's 10-fold protocol chose with the daemon's
@@ -19,7 +19,7 @@ from facewatch.siamese import HeadError, SiameseHead
 # `facewatch eval lfw --weights vggface2` is run on a machine that has it.
 COSINE_THRESHOLDS = {"casia-webface": 0.371, "vggface2": 0.371}
 # The shipped Siamese heads: weights file and JSON training record (data, split, metrics, threshold) per weight set.
-DATA_DIR = Path(__file__).with_name("data")
+DATA_DIR = Path(__file__).parents[1] / "data"  # facewatch/data: package data shipped in the wheel
 
 
 @dataclass(frozen=True)
