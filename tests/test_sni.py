@@ -11,52 +11,25 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
-from jeepney import HeaderFields, MatchRule
+from helpers.desktop import XInput, need_program, start_session_bus, start_xfce_panel, start_xvfb, stop, wait_for
+from helpers.sni_host import Host, Watcher
 from PIL import Image
 
 from facewatch.ui import dbusmenu
-from facewatch.ui.dbusservice import (BusError, Interface, Method, Service, connect_session_bus,
-                                      introspection_xml, split_signature)
-from helpers.desktop import XInput, need_program, start_session_bus, start_xfce_panel, start_xvfb, stop, wait_for
+from facewatch.ui.dbusservice import (
+    BusError,
+    Interface,
+    Method,
+    connect_session_bus,
+    introspection_xml,
+    split_signature,
+)
 from facewatch.ui.sni import ITEM_INTERFACE, ITEM_PATH, WATCHER, WATCHER_PATH, SniIcon, argb_pixmaps, watcher_present
 
 GREEN, RED = (34, 160, 70, 255), (215, 38, 38, 255)
 
 
 # ------------------------------------------------------------------------------------------- real bus
-
-
-@pytest.fixture
-def session_bus(monkeypatch):
-    """A private session dbus-daemon; DBUS_SESSION_BUS_ADDRESS points at it."""
-    proc, address = start_session_bus()
-    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
-    yield address
-    stop(proc)
-
-
-class Watcher:
-    """A StatusNotifierWatcher stand-in on its own connection: records the items that register."""
-
-    def __init__(self) -> None:
-        self.items: list[str] = []
-        self.service = connect_session_bus()
-        self.service.export(WATCHER_PATH, [Interface(
-            WATCHER,
-            methods={"RegisterStatusNotifierItem": Method("s", "", self._register),
-                     "RegisterStatusNotifierHost": Method("s", "", lambda _name: ())},
-            properties={"RegisteredStatusNotifierItems": ("as", lambda: list(self.items)),
-                        "IsStatusNotifierHostRegistered": ("b", lambda: True),
-                        "ProtocolVersion": ("i", lambda: 0)},
-        )])
-        assert self.service.call_bus("RequestName", WATCHER, 4) == (1,)  # 1: we are the primary owner
-
-    def _register(self, name: str) -> tuple:
-        self.items.append(name)
-        return ()
-
-    def close(self) -> None:
-        self.service.close()
 
 
 @dataclass
@@ -70,47 +43,6 @@ class Entry:
     @property
     def label(self) -> str:
         return self.text() if callable(self.text) else self.text
-
-
-class Host:
-    """The test's side of the bus: calls the item and its menu, and records the signals they emit."""
-
-    def __init__(self, bus_name: str) -> None:
-        self.bus_name = bus_name
-        self.client = connect_session_bus()
-        self.signals: list[tuple[str, tuple]] = []
-        for interface in (ITEM_INTERFACE, dbusmenu.INTERFACE):
-            self.client.subscribe(MatchRule(type="signal", interface=interface),
-                                  lambda m: self.signals.append((m.header.fields[HeaderFields.member], m.body)))
-
-    def props(self) -> dict[str, Any]:
-        """The item's properties, values unwrapped."""
-        (props,) = self.client.call(self.bus_name, ITEM_PATH, "org.freedesktop.DBus.Properties", "GetAll", "s",
-                                    (ITEM_INTERFACE,))
-        return {name: value for name, (_sig, value) in props.items()}
-
-    def menu(self, member: str, sig: str | None = None, *args: Any) -> tuple:
-        """Call a com.canonical.dbusmenu method of the item's menu."""
-        return self.client.call(self.bus_name, dbusmenu.PATH, dbusmenu.INTERFACE, member, sig, args)
-
-    def labels(self) -> list[tuple[int, str, bool]]:
-        """(id, label, enabled) of every standard item in the layout; separators as (id, "-", False)."""
-        _revision, (_root, _props, children) = self.menu("GetLayout", "iias", 0, -1, [])
-        rows = []
-        for _sig, (item_id, props, _kids) in children:
-            if props.get("type", ("s", "standard"))[1] == "separator":
-                rows.append((item_id, "-", False))
-            else:
-                rows.append((item_id, props["label"][1], props["enabled"][1]))
-        return rows
-
-    def click(self, label: str) -> None:
-        """Send Event(id, "clicked") for the item with this label."""
-        item_id = next(i for i, text, _ in self.labels() if text == label)
-        self.menu("Event", "isvu", item_id, "clicked", ("i", 0), 0)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 @pytest.fixture
@@ -240,13 +172,27 @@ def test_introspection_lists_the_item_interface(item):
     assert '<node name="StatusNotifierItem"/>' in root and '<node name="MenuBar"/>' in root
 
 
-def test_no_session_bus_is_one_clear_error(monkeypatch):
+def test_no_session_bus_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
-    with pytest.raises(BusError, match="no session bus"):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    (tmp_path / "bus").write_text("not a socket")  # hostile: a plain file where the user bus socket would be
+    with pytest.raises(BusError, match=r"no session bus \(DBUS_SESSION_BUS_ADDRESS is not set, no \$XDG_RUNTIME_DIR/bus\)"):
         connect_session_bus()
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
     with pytest.raises(BusError, match="cannot connect to the session bus: FileNotFoundError"):
         connect_session_bus()
+
+
+def test_the_systemd_user_bus_socket_is_found_without_the_variable(session_bus, monkeypatch, tmp_path):
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    path = session_bus.split("unix:path=", 1)[1].split(",", 1)[0]
+    (tmp_path / "bus").symlink_to(path)
+    service = connect_session_bus()
+    try:
+        assert service.unique_name.startswith(":")
+    finally:
+        service.close()
 
 
 # ------------------------------------------------------------------------------------------- a real host

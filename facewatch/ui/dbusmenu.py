@@ -153,7 +153,7 @@ def menu_interface(menu: DBusMenu, emit: Emit) -> Interface:
             "Version": ("u", lambda: 3),
             "TextDirection": ("s", lambda: "ltr"),
             "Status": ("s", lambda: "normal"),
-            "IconThemePath": ("as", lambda: []),
+            "IconThemePath": ("as", list),
         },
         signals={"ItemsPropertiesUpdated": "a(ia{sv})a(ias)", "LayoutUpdated": "ui", "ItemActivationRequested": "iu"},
     )

@@ -16,13 +16,26 @@ cannot be built. jeepney only speaks the wire protocol; this module adds what a 
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import stat
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jeepney import DBusAddress, HeaderFields, MatchRule, Message, MessageFlag, MessageType, message_bus
-from jeepney import new_error, new_method_call, new_method_return, new_signal
+from jeepney import (
+    DBusAddress,
+    HeaderFields,
+    MatchRule,
+    Message,
+    MessageFlag,
+    MessageType,
+    message_bus,
+    new_error,
+    new_method_call,
+    new_method_return,
+    new_signal,
+)
 from jeepney.bus import get_bus
 from jeepney.io.blocking import prep_socket
 from jeepney.io.common import RouterClosed
@@ -253,14 +266,32 @@ class _Connection(DBusConnection):
             raise ReceiveStopped(str(exc)) from None
 
 
+def session_bus_address() -> str | None:
+    """DBUS_SESSION_BUS_ADDRESS, else the systemd user bus socket ($XDG_RUNTIME_DIR/bus) when there is one."""
+    address = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not address and runtime and stat.S_ISSOCK(_mode(os.path.join(runtime, "bus"))):
+        address = f"unix:path={os.path.join(runtime, 'bus')}"
+    return address or None
+
+
+def _mode(path: str) -> int:
+    try:
+        return os.stat(path).st_mode
+    except OSError:
+        return 0
+
+
 def connect_session_bus() -> Service:
     """A Service on the user's session bus; BusError (one line) when there is none or it refuses us."""
+    address = session_bus_address()
+    if address is None:
+        raise BusError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set, no $XDG_RUNTIME_DIR/bus)")
     try:
-        conn = _Connection(prep_socket(get_bus("SESSION"), timeout=AUTH_TIMEOUT_S))
+        conn = _Connection(prep_socket(get_bus(address), timeout=AUTH_TIMEOUT_S))
         router = DBusRouter(conn)
         conn.unique_name = unwrap_msg(router.send_and_get_reply(message_bus.Hello(), timeout=CALL_TIMEOUT_S))[0]
         return Service(router)
-    except KeyError:
-        raise BusError("no session bus (DBUS_SESSION_BUS_ADDRESS is not set)") from None
-    except (OSError, ValueError, TimeoutError) as exc:  # ValueError: jeepney's AuthenticationError, bad address
+    except (OSError, ValueError, TimeoutError, StopIteration) as exc:
+        # ValueError: jeepney's AuthenticationError or a malformed address; StopIteration: no unix: address in it
         raise BusError(f"cannot connect to the session bus: {type(exc).__name__}: {exc}") from None

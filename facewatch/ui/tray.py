@@ -3,6 +3,13 @@
 The watch loop runs in its own thread and never waits on the GUI. The icon is refreshed by a small thread that
 polls Daemon.state every POLL_S: a paused or camera-lost loop calls no on_frame hook, so polling is what sees it.
 pystray is imported only when the icon is built: on Linux it connects to the X display at import time.
+
+Which backend shows the icon on Linux (unless PYSTRAY_BACKEND names a pystray one); Windows and macOS use pystray:
+1. A StatusNotifierWatcher on the session bus: facewatch.ui.sni, a full menu without PyGObject.
+2. Else an X11 system tray (an owner of _NET_SYSTEM_TRAY_S<screen>): pystray, which docks there.
+3. Else, with a session bus and a display, the StatusNotifierItem anyway, waiting for a panel to start (the
+   login race); one line says so.
+4. Else a TrayError, one line: pystray would log "Failed to dock icon" tracebacks forever, showing nothing.
 """
 
 from __future__ import annotations
@@ -269,15 +276,48 @@ class TrayApp:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def build_icon(self) -> None:
-        """Create the pystray icon with the platform's default backend; TrayError when there is no display."""
+        """Create the icon with the backend the desktop hosts (module rules 1-4); TrayError when none can show it."""
+        if sys.platform.startswith("linux") and not os.environ.get("PYSTRAY_BACKEND"):
+            self.icon = self._sni_icon()
+            if self.icon is not None:
+                return
         pystray = _load_pystray()
         if not pystray.Icon.HAS_MENU:
-            log.warning("the %s tray backend shows the state but no menu and takes no clicks; for the menu "
-                        "install PyGObject with an AppIndicator (Linux). Quit with Ctrl-C or SIGTERM meanwhile",
-                        pystray.Icon.__module__.rsplit("._", 1)[-1])
+            log.warning("the %s tray backend shows the state but no menu and takes no clicks; for the menu use a "
+                        "panel that hosts StatusNotifierItems (KDE, XFCE, Cinnamon, GNOME with the AppIndicator "
+                        "extension). Quit with Ctrl-C or SIGTERM meanwhile", pystray.Icon.__module__.rsplit("._", 1)[-1])
         self._opaque = pystray.Icon.__module__.endswith("._xorg")
         items = [pystray.Menu.SEPARATOR if e is SEPARATOR else _menu_item(pystray, e) for e in self.entries]
         self.icon = pystray.Icon(APP, self.image(self.look()), self.title(), menu=pystray.Menu(*items))
+
+    def _sni_icon(self) -> Any | None:
+        """A StatusNotifierItem icon (rules 1 and 3), None where pystray should show it (rule 2), or TrayError."""
+        from facewatch.ui.dbusservice import BusError, connect_session_bus
+        from facewatch.ui.sni import SniIcon, watcher_present
+
+        try:
+            service, no_bus = connect_session_bus(), ""
+            if watcher_present(service):  # rule 1
+                return SniIcon(service, APP, self.image(self.look()), self.title(), self.entries)
+        except BusError as exc:
+            service, no_bus = None, f"; {exc}"
+        if _x11_tray_present():  # rule 2
+            if service is not None:
+                service.close()
+            return None
+        if service is not None and _has_display():  # rule 3
+            log.warning("no tray host on this desktop yet (no StatusNotifierWatcher on the session bus, no X11 "
+                        "system tray): watching without an icon until a panel with a tray starts; quit with "
+                        "Ctrl-C or SIGTERM")
+            return SniIcon(service, APP, self.image(self.look()), self.title(), self.entries)
+        if service is not None:
+            service.close()
+        if not _has_display():
+            raise TrayError(f"cannot show a tray icon (no display{no_bus}). The tray needs a desktop session "
+                            f"(DISPLAY or WAYLAND_DISPLAY set); `facewatch run` watches without one.")
+        raise TrayError(f"cannot show a tray icon: this desktop has no tray host (no StatusNotifierWatcher"
+                        f"{no_bus or ' on the session bus'}; no X11 system tray). Start a panel with a tray, or "
+                        f"watch without an icon with `facewatch run`.")  # rule 4
 
     def run(self) -> None:
         """Show the icon until quit(). On macOS the icon loop must own this (main) thread; elsewhere it runs in a
@@ -328,6 +368,29 @@ def _menu_item(pystray: Any, entry: MenuEntry) -> Any:
         lambda _icon, _item: entry.action() if entry.action else None,
         enabled=lambda _item: entry.enabled(),
     )
+
+
+def _has_display() -> bool:
+    """Whether this process is in a graphical session (X11 or Wayland)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _x11_tray_present() -> bool:
+    """Whether an X11 system tray (the XEmbed protocol pystray's X11 backend docks into) runs on DISPLAY."""
+    if not os.environ.get("DISPLAY"):
+        return False
+    try:
+        import Xlib.display
+        import Xlib.X
+
+        display = Xlib.display.Display()
+    except Exception:  # no python-xlib, or the display refuses us: no X11 tray to dock into
+        return False
+    try:
+        selection = display.intern_atom(f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}")
+        return display.get_selection_owner(selection) != Xlib.X.NONE
+    finally:
+        display.close()
 
 
 def _load_pystray() -> Any:

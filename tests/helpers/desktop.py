@@ -130,7 +130,7 @@ class XInput:
         self.display.sync()
 
     def key(self, name: str) -> None:
-        from Xlib import X, XK
+        from Xlib import XK, X
         from Xlib.ext import xtest
 
         code = self.display.keysym_to_keycode(XK.string_to_keysym(name))
