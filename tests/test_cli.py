@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from helpers.shared import DATA, need
 
-from facewatch.cli import main
+from facewatch.cli import build_parser, main
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -23,6 +24,21 @@ def test_run_without_a_camera_says_so_in_one_line(capsys, monkeypatch):
         "facewatch: no camera at index 0 (unplugged, busy or no permission) — replay a video with: "
         "facewatch run --source clip.mp4"
     ]
+
+
+def test_tray_takes_the_source_options_of_run(capsys, monkeypatch):
+    def options(command: str) -> set[str]:
+        sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+        return {flag for action in sub._actions for flag in action.option_strings}
+
+    assert {"--camera", "--source", "--fps", "--no-lock"} <= options("tray")
+    assert options("run") - options("tray") == {"--show"}
+    monkeypatch.setattr("facewatch.capture.probe_camera", lambda index, *a, **k: False)
+    code, out, err = run_cli(capsys, "tray", "--camera", "3")
+    assert code == 1 and err.startswith("facewatch: no camera at index 3") and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "tray", "--camera", "0", "--source", "clip.mp4")  # one or the other, as for run
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_run_with_a_missing_video_is_a_clear_error(capsys, tmp_path, model_dirs, monkeypatch):
