@@ -7,8 +7,6 @@ reads the item's properties and menu over the bus and clicks menu items with dbu
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from typing import Any, Callable
 
 import pytest
 from helpers.desktop import XInput, need_program, start_session_bus, start_xfce_panel, start_xvfb, stop, wait_for
@@ -25,24 +23,12 @@ from facewatch.ui.dbusservice import (
     split_signature,
 )
 from facewatch.ui.sni import ITEM_INTERFACE, ITEM_PATH, WATCHER, WATCHER_PATH, SniIcon, argb_pixmaps, watcher_present
+from facewatch.ui.tray import MenuEntry
 
 GREEN, RED = (34, 160, 70, 255), (215, 38, 38, 255)
 
 
 # ------------------------------------------------------------------------------------------- real bus
-
-
-@dataclass
-class Entry:
-    """A menu entry as facewatch.ui.tray.MenuEntry has it: a label (text or callable), action, enabled."""
-
-    text: str | Callable[[], str]
-    action: Callable[[], Any] | None = None
-    enabled: Callable[[], bool] = lambda: True
-
-    @property
-    def label(self) -> str:
-        return self.text() if callable(self.text) else self.text
 
 
 @pytest.fixture
@@ -52,12 +38,12 @@ def item(session_bus):
     done: list[str] = []
     paused = threading.Event()
     entries = [
-        Entry(lambda: "Paused" if paused.is_set() else "Watching: nobody_here", enabled=lambda: False),
+        MenuEntry(lambda: "Paused" if paused.is_set() else "Watching: nobody_here", enabled=lambda: False),
         None,
-        Entry("Pause", paused.set, lambda: not paused.is_set()),
-        Entry("Resume", paused.clear, paused.is_set),
+        MenuEntry("Pause", paused.set, lambda: not paused.is_set()),
+        MenuEntry("Resume", paused.clear, paused.is_set),
         None,
-        Entry("Quit", lambda: done.append("quit")),
+        MenuEntry("Quit", lambda: done.append("quit")),
     ]
     icon = SniIcon(connect_session_bus(), "facewatch", Image.new("RGBA", (64, 64), GREEN), "facewatch: Watching",
                    entries)
@@ -234,8 +220,8 @@ def _spot(image: Image.Image, colour: tuple[int, int, int], height: int = 32) ->
 
 def test_a_real_xfce_panel_shows_the_item_and_its_menu_clicks_reach_us(xfce_panel):
     paused = threading.Event()
-    entries = [Entry("Watching", enabled=lambda: False), None, Entry("Pause", paused.set, lambda: not paused.is_set()),
-               Entry("Quit")]
+    entries = [MenuEntry("Watching", enabled=lambda: False), None, MenuEntry("Pause", paused.set, lambda: not paused.is_set()),
+               MenuEntry("Quit")]
     icon = SniIcon(connect_session_bus(), "facewatch", Image.new("RGBA", (64, 64), GREEN), "facewatch", entries)
     thread = threading.Thread(target=icon.run, daemon=True)
     thread.start()
@@ -282,7 +268,7 @@ def test_argb_pixmaps_scale_and_order_channels():
 
 def test_menu_revision_counts_changes_only():
     label = ["one"]
-    menu = dbusmenu.DBusMenu([Entry(lambda: label[0]), None])
+    menu = dbusmenu.DBusMenu([MenuEntry(lambda: label[0]), None])
     assert not menu.refresh() and menu.revision == 1
     label[0] = "two"
     revision, (_root, props, children) = menu.layout(0, -1, [])
