@@ -162,7 +162,8 @@ def test_no_session_bus_is_one_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     (tmp_path / "bus").write_text("not a socket")  # hostile: a plain file where the user bus socket would be
-    with pytest.raises(BusError, match=r"no session bus \(DBUS_SESSION_BUS_ADDRESS is not set, no \$XDG_RUNTIME_DIR/bus\)"):
+    with pytest.raises(BusError, match=r"no session bus \(DBUS_SESSION_BUS_ADDRESS is not set, "
+                                       r"no \$XDG_RUNTIME_DIR/bus\)"):
         connect_session_bus()
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
     with pytest.raises(BusError, match="cannot connect to the session bus: FileNotFoundError"):
@@ -220,8 +221,8 @@ def _spot(image: Image.Image, colour: tuple[int, int, int], height: int = 32) ->
 
 def test_a_real_xfce_panel_shows_the_item_and_its_menu_clicks_reach_us(xfce_panel):
     paused = threading.Event()
-    entries = [MenuEntry("Watching", enabled=lambda: False), None, MenuEntry("Pause", paused.set, lambda: not paused.is_set()),
-               MenuEntry("Quit")]
+    entries = [MenuEntry("Watching", enabled=lambda: False), None,
+               MenuEntry("Pause", paused.set, lambda: not paused.is_set()), MenuEntry("Quit")]
     icon = SniIcon(connect_session_bus(), "facewatch", Image.new("RGBA", (64, 64), GREEN), "facewatch", entries)
     thread = threading.Thread(target=icon.run, daemon=True)
     thread.start()

@@ -42,7 +42,8 @@ def argb_pixmaps(image: Image.Image, sizes: Sequence[int] = PIXMAP_SIZES) -> Pix
     rgba = image.convert("RGBA")
     pixmaps = []
     for size in sizes:
-        red, green, blue, alpha = (rgba if rgba.size == (size, size) else rgba.resize((size, size), Image.LANCZOS)).split()
+        scaled = rgba if rgba.size == (size, size) else rgba.resize((size, size), Image.LANCZOS)
+        red, green, blue, alpha = scaled.split()
         pixmaps.append((size, size, Image.merge("RGBA", (alpha, red, green, blue)).tobytes()))  # bytes A,R,G,B
     return pixmaps
 
@@ -68,7 +69,6 @@ class SniIcon:
         self._title = title
         self._stopped = threading.Event()
         self._announce_menu: Callable[[], bool] | None = None
-        self.registered = threading.Event()  # set each time a watcher accepted us
 
     # ------------------------------------------------------------------------------------------ pystray surface
 
@@ -105,6 +105,8 @@ class SniIcon:
             if setup is not None:
                 setup(self)
             self._stopped.wait()
+        except BusError as exc:  # the bus refused our name or went away while we set up
+            log.error("cannot show the tray icon: %s", exc)
         finally:
             self.service.close()
 
@@ -164,7 +166,6 @@ class SniIcon:
             log.info("a tray host appeared; showing the icon there")
             self._register_soon()
         else:
-            self.registered.clear()
             log.warning("the tray host went away; the icon comes back when a panel with a tray starts again")
 
     def _register_soon(self) -> None:
@@ -177,5 +178,3 @@ class SniIcon:
             self.service.call(WATCHER, WATCHER_PATH, WATCHER, "RegisterStatusNotifierItem", "s", (self.bus_name,))
         except BusError as exc:  # the watcher vanished between the check and the call, or refused us
             log.warning("could not register the tray icon with the tray host: %s", exc)
-            return
-        self.registered.set()

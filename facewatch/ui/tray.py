@@ -285,7 +285,8 @@ class TrayApp:
         if not pystray.Icon.HAS_MENU:
             log.warning("the %s tray backend shows the state but no menu and takes no clicks; for the menu use a "
                         "panel that hosts StatusNotifierItems (KDE, XFCE, Cinnamon, GNOME with the AppIndicator "
-                        "extension). Quit with Ctrl-C or SIGTERM meanwhile", pystray.Icon.__module__.rsplit("._", 1)[-1])
+                        "extension). Quit with Ctrl-C or SIGTERM meanwhile",
+                        pystray.Icon.__module__.rsplit("._", 1)[-1])
         self._opaque = pystray.Icon.__module__.endswith("._xorg")
         items = [pystray.Menu.SEPARATOR if e is SEPARATOR else _menu_item(pystray, e) for e in self.entries]
         self.icon = pystray.Icon(APP, self.image(self.look()), self.title(), menu=pystray.Menu(*items))
