@@ -31,6 +31,7 @@ from facewatch.ui.tray import (
     SEPARATOR,
     TrayApp,
     TrayError,
+    choose_backend,
     draw_icon,
     look,
     on_black,
@@ -342,7 +343,7 @@ def test_no_display_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
     with pytest.raises(TrayError) as caught:
-        tray.build_icon()
+        tray.build_icon(choose_backend())
     assert str(caught.value).startswith("cannot show a tray icon (")
     assert "The tray needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); `facewatch run` watches without one." \
         in str(caught.value)
@@ -444,7 +445,7 @@ class XView:
 
 def _start_tray(tray: TrayApp) -> tuple[threading.Thread, threading.Thread]:
     """Build the real icon, then run the loop and the tray in threads (as run_with_tray does in the main one)."""
-    tray.build_icon()
+    tray.build_icon(choose_backend())
     loop = tray.start_daemon()
     gui = threading.Thread(target=tray.run, name="test-tray")
     gui.start()
@@ -508,7 +509,7 @@ def test_run_with_tray_until_sigterm(x11_tray, tmp_path):
             os.kill(os.getpid(), signal.SIGTERM)  # always: run_with_tray must return
 
     threading.Thread(target=stop_when_shown, daemon=True).start()
-    final = run_with_tray(daemon, lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
+    final = run_with_tray(daemon, choose_backend(), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
     view.close()
     gc.collect()  # free the icon (a reference cycle) while its X server still runs
     assert not failures
@@ -622,7 +623,7 @@ def test_no_tray_host_is_one_clear_line(xdisplay, tmp_path, caplog):
     """A display with no tray of either kind and no session bus: a TrayError naming both, before pystray runs."""
     tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
     with pytest.raises(TrayError) as caught:
-        tray.build_icon()
+        tray.build_icon(choose_backend())
     assert str(caught.value) == (
         "cannot show a tray icon: this desktop has no tray host (no StatusNotifierWatcher; no session bus "
         "(DBUS_SESSION_BUS_ADDRESS is not set, no $XDG_RUNTIME_DIR/bus); no X11 system tray). Start a panel with a "

@@ -39,11 +39,12 @@ def _tray(config: Config, args: argparse.Namespace) -> int:
     from facewatch.events import events_path
     from facewatch.identity.enroll import enroll_from_frames
     from facewatch.identity.gallery import person_dir
-    from facewatch.ui.tray import run_with_tray
+    from facewatch.ui.tray import choose_backend, run_with_tray
 
     source = chosen_source(config, args)
     if source is None:
         return 1
+    sni = choose_backend()  # before the models load: a desktop without a tray fails at once
     daemon = build_daemon(config, source, fps=args.fps, dry_run=args.no_lock)
     camera = source if source_kind(source) == "camera" else config.camera.source  # a replayed file has no user
 
@@ -62,6 +63,6 @@ def _tray(config: Config, args: argparse.Namespace) -> int:
         finally:
             daemon.resume()
 
-    final = run_with_tray(daemon, enroll_me, config.gallery_dir, events_path())
+    final = run_with_tray(daemon, sni, enroll_me, config.gallery_dir, events_path())
     log.info("%s after %d frames and %d face passes", final.status, final.frames, final.face_passes)
     return 0

@@ -275,12 +275,14 @@ class TrayApp:
             log.exception("the watch loop failed")
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def build_icon(self) -> None:
-        """Create the icon with the backend the desktop hosts (module rules 1-4); TrayError when none can show it."""
-        if sys.platform.startswith("linux") and not os.environ.get("PYSTRAY_BACKEND"):
-            self.icon = self._sni_icon()
-            if self.icon is not None:
-                return
+    def build_icon(self, sni: Any | None) -> None:
+        """Create the icon: a StatusNotifierItem on the session-bus Service `sni`, or with pystray when None
+        (choose_backend() picks which)."""
+        if sni is not None:
+            from facewatch.ui.sni import SniIcon
+
+            self.icon = SniIcon(sni, APP, self.image(self.look()), self.title(), self.entries)
+            return
         pystray = _load_pystray()
         if not pystray.Icon.HAS_MENU:
             log.warning("the %s tray backend shows the state but no menu and takes no clicks; for the menu use a "
@@ -291,40 +293,11 @@ class TrayApp:
         items = [pystray.Menu.SEPARATOR if e is SEPARATOR else _menu_item(pystray, e) for e in self.entries]
         self.icon = pystray.Icon(APP, self.image(self.look()), self.title(), menu=pystray.Menu(*items))
 
-    def _sni_icon(self) -> Any | None:
-        """A StatusNotifierItem icon (rules 1 and 3), None where pystray should show it (rule 2), or TrayError."""
-        from facewatch.ui.dbusservice import BusError, connect_session_bus
-        from facewatch.ui.sni import SniIcon, watcher_present
-
-        try:
-            service, no_bus = connect_session_bus(), ""
-            if watcher_present(service):  # rule 1
-                return SniIcon(service, APP, self.image(self.look()), self.title(), self.entries)
-        except BusError as exc:
-            service, no_bus = None, f"; {exc}"
-        if _x11_tray_present():  # rule 2
-            if service is not None:
-                service.close()
-            return None
-        if service is not None and _has_display():  # rule 3
-            log.warning("no tray host on this desktop yet (no StatusNotifierWatcher on the session bus, no X11 "
-                        "system tray): watching without an icon until a panel with a tray starts; quit with "
-                        "Ctrl-C or SIGTERM")
-            return SniIcon(service, APP, self.image(self.look()), self.title(), self.entries)
-        if service is not None:
-            service.close()
-        if not _has_display():
-            raise TrayError(f"cannot show a tray icon (no display{no_bus}). The tray needs a desktop session "
-                            f"(DISPLAY or WAYLAND_DISPLAY set); `facewatch run` watches without one.")
-        raise TrayError(f"cannot show a tray icon: this desktop has no tray host (no StatusNotifierWatcher"
-                        f"{no_bus or ' on the session bus'}; no X11 system tray). Start a panel with a tray, or "
-                        f"watch without an icon with `facewatch run`.")  # rule 4
-
     def run(self) -> None:
         """Show the icon until quit(). On macOS the icon loop must own this (main) thread; elsewhere it runs in a
         daemon thread, so a backend loop that fails to end (a known pystray issue) cannot keep the process alive."""
         if self.icon is None:
-            self.build_icon()
+            self.build_icon(choose_backend())
         if sys.platform == "darwin":
             self._run_icon()
         else:
@@ -371,6 +344,38 @@ def _menu_item(pystray: Any, entry: MenuEntry) -> Any:
     )
 
 
+def choose_backend() -> Any | None:
+    """Which backend shows the icon (module rules 1-4): a connected session-bus Service for a StatusNotifierItem,
+    None for pystray, or TrayError when nothing can show it. Cheap: call it before loading the models."""
+    if not sys.platform.startswith("linux") or os.environ.get("PYSTRAY_BACKEND"):
+        return None
+    from facewatch.ui.dbusservice import BusError, connect_session_bus
+    from facewatch.ui.sni import watcher_present
+
+    service, no_bus = None, ""
+    try:
+        service = connect_session_bus()
+        if watcher_present(service):  # rule 1
+            return service
+    except BusError as exc:
+        no_bus = f"; {exc}"
+    x11_tray = _x11_tray_present()
+    if service is not None and not no_bus and not x11_tray and _has_display():  # rule 3
+        log.warning("no tray host on this desktop yet (no StatusNotifierWatcher on the session bus, no X11 system "
+                    "tray): watching without an icon until a panel with a tray starts; quit with Ctrl-C or SIGTERM")
+        return service
+    if service is not None:
+        service.close()
+    if x11_tray:  # rule 2
+        return None
+    if not _has_display():
+        raise TrayError(f"cannot show a tray icon (no display{no_bus}). The tray needs a desktop session "
+                        f"(DISPLAY or WAYLAND_DISPLAY set); `facewatch run` watches without one.")
+    raise TrayError(f"cannot show a tray icon: this desktop has no tray host (no StatusNotifierWatcher"
+                    f"{no_bus or ' on the session bus'}; no X11 system tray). Start a panel with a tray, or watch "
+                    f"without an icon with `facewatch run`.")  # rule 4
+
+
 def _has_display() -> bool:
     """Whether this process is in a graphical session (X11 or Wayland)."""
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -406,14 +411,15 @@ def _load_pystray() -> Any:
     return pystray
 
 
-def run_with_tray(daemon: Daemon, on_enroll: Callable[[], None], gallery_dir: Path, log_path: Path,
-                  opener: Opener = open_path) -> State:
+def run_with_tray(daemon: Daemon, sni: Any | None, on_enroll: Callable[[], None], gallery_dir: Path,
+                  log_path: Path, opener: Opener = open_path) -> State:
     """Run the watch loop in a thread under a tray icon until Quit, Ctrl-C or SIGTERM; return the final state.
 
-    The icon is built first, so a missing display fails (TrayError) before the camera is opened.
+    `sni` is choose_backend()'s answer, asked before the daemon is built so that a desktop without a tray fails
+    (TrayError) before the models load and the camera opens.
     """
     app = TrayApp(daemon, on_enroll, gallery_dir, log_path, opener)
-    app.build_icon()
+    app.build_icon(sni)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
