@@ -11,6 +11,8 @@ cannot be built. jeepney only speaks the wire protocol; this module adds what a 
    never takes the service down.
 4. A call flagged NO_REPLY_EXPECTED gets no reply.
 5. The bus hanging up (the session ends) stops the receiver with one log line, not a thread traceback.
+6. close() waits for calls still waiting for a reply: jeepney's receiver, stopped under such a call just as its
+   reply lands, fails in its own thread.
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class Service:
         self._handlers: list[tuple[MatchRule, Callable[[Message], None]]] = []
         self._inbox: queue.Queue = queue.Queue(QUEUE_SIZE)
         self._closed = False
+        self._calls = threading.Condition()  # guards _in_flight: calls waiting for their reply (rule 6)
+        self._in_flight = 0
         router.filter(MatchRule(type="method_call"), queue=self._inbox)
         self._thread = threading.Thread(target=self._dispatch, name="facewatch-dbus", daemon=True)
         self._thread.start()
@@ -156,12 +160,20 @@ class Service:
         return self._wait(getattr(message_bus, member)(*args), CALL_TIMEOUT_S, member)
 
     def _wait(self, message: Message, timeout: float, what: str) -> tuple:
+        with self._calls:
+            if self._closed:
+                raise BusError(f"{what} failed: the connection is closed")
+            self._in_flight += 1
         try:
             return unwrap_msg(self.router.send_and_get_reply(message, timeout=timeout))
         except DBusErrorResponse as exc:
             raise BusError(f"{what} failed: {exc.name}: {' '.join(map(str, exc.data))}") from None
         except (OSError, TimeoutError, RouterClosed) as exc:
             raise BusError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            with self._calls:
+                self._in_flight -= 1
+                self._calls.notify_all()
 
     def _send(self, message: Message) -> None:
         try:
@@ -173,9 +185,11 @@ class Service:
 
     def close(self) -> None:
         """Stop dispatching and close the connection; a second close does nothing."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._calls:
+            if self._closed:
+                return
+            self._closed = True
+            self._calls.wait_for(lambda: self._in_flight == 0, CALL_TIMEOUT_S)  # rule 6
         self._inbox.put(_STOP)
         if threading.current_thread() is not self._thread:  # a handler may be what closes us
             self._thread.join(CALL_TIMEOUT_S)
