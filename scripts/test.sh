@@ -3,15 +3,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# The tray tests start their own virtual X server (Xvfb) and tray host (trayer); they skip without them.
+# The tray tests start their own virtual X server (Xvfb), tray hosts (trayer; xfce4-panel, which hosts
+# StatusNotifierItems) and session bus (dbus-daemon); they skip without them.
 # As root on Debian/Ubuntu (CI), install them; elsewhere say how, once.
-if ! command -v Xvfb >/dev/null || ! command -v trayer >/dev/null; then
+if ! command -v Xvfb >/dev/null || ! command -v trayer >/dev/null || ! command -v dbus-daemon >/dev/null \
+  || ! command -v xfce4-panel >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "test.sh: installing xvfb and trayer for the tray tests"
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb trayer >/dev/null) \
-      || echo "test.sh: could not install xvfb/trayer; the tray tests will be skipped" >&2
+    echo "test.sh: installing xvfb, trayer, dbus-daemon and xfce4-panel for the tray tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb trayer dbus-daemon xfce4-panel \
+      >/dev/null) || echo "test.sh: could not install xvfb/trayer/dbus-daemon/xfce4-panel; the tray tests will be skipped" >&2
   else
-    echo "test.sh: the tray tests need xvfb and trayer (apt-get install xvfb trayer); they will be skipped" >&2
+    echo "test.sh: the tray tests need xvfb, trayer, dbus-daemon and xfce4-panel (apt-get install xvfb trayer" \
+      "dbus-daemon xfce4-panel); they will be skipped" >&2
   fi
 fi
 # The lock tests drive a real xscreensaver under Xvfb (as the user nobody when root: it will not lock for root).

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers.desktop import start_session_bus, stop
 from helpers.shared import BUILD_MODELS, DATA, SHARED_MODELS, need
 
 # Fixtures that load real weights: every test that uses one (directly or through another fixture) is slow.
@@ -40,6 +41,15 @@ def isolated_home(tmp_path_factory, monkeypatch, request) -> Path:
     monkeypatch.setenv("FACEWATCH_HOME", str(home))
     monkeypatch.delenv("FACEWATCH_CONFIG", raising=False)
     return home
+
+
+@pytest.fixture
+def session_bus(monkeypatch) -> str:
+    """A private session dbus-daemon for one test; DBUS_SESSION_BUS_ADDRESS points at it."""
+    proc, address = start_session_bus()
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+    yield address
+    stop(proc)
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 from helpers.shared import DATA, need
 
-from facewatch.cli import main
+from facewatch.cli import build_parser, main
 
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
@@ -24,6 +25,34 @@ def test_run_without_a_camera_says_so_in_one_line(capsys, monkeypatch):
         "facewatch: no camera at index 0 (unplugged, busy or no permission) — replay a video with: "
         "facewatch run --source clip.mp4"
     ]
+
+
+def test_tray_takes_the_source_options_of_run(capsys, monkeypatch):
+    def options(command: str) -> set[str]:
+        sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+        return {flag for action in sub._actions for flag in action.option_strings}
+
+    assert {"--camera", "--source", "--fps", "--no-lock"} <= options("tray")
+    assert options("run") - options("tray") == {"--show"}
+    monkeypatch.setattr("facewatch.capture.probe_camera", lambda index, *a, **k: False)
+    code, out, err = run_cli(capsys, "tray", "--camera", "3")
+    assert code == 1 and err.startswith("facewatch: no camera at index 3") and len(err.strip().splitlines()) == 1
+    with pytest.raises(SystemExit):
+        run_cli(capsys, "tray", "--camera", "0", "--source", "clip.mp4")  # one or the other, as for run
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="only Linux looks for a tray host before the daemon")
+def test_tray_without_a_tray_host_says_so_before_loading_models(capsys, monkeypatch, tmp_path):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "PYSTRAY_BACKEND", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("facewatch.app.build_daemon", lambda *a, **k: pytest.fail("models loaded"))
+    code, out, err = run_cli(capsys, "tray", "--source", str(tmp_path / "clip.mp4"))
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "facewatch: cannot show a tray icon (no display; no session bus (DBUS_SESSION_BUS_ADDRESS is not set, "
+        "no $XDG_RUNTIME_DIR/bus)). The tray needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); "
+        "`facewatch run` watches without one."]
 
 
 def test_run_with_a_missing_video_is_a_clear_error(capsys, tmp_path, model_dirs, monkeypatch):

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import os
-import select
-import shutil
 import signal
 import stat
 import subprocess
@@ -18,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.desktop import need_program, start_xvfb, stop, wait_for
+from helpers.sni_host import Host, Watcher
 
 from facewatch.capture import FramePacket
 from facewatch.daemon import Daemon, Loop, State
@@ -32,6 +31,7 @@ from facewatch.ui.tray import (
     SEPARATOR,
     TrayApp,
     TrayError,
+    choose_backend,
     draw_icon,
     look,
     on_black,
@@ -109,17 +109,6 @@ def make_daemon(tmp_path: Path) -> Daemon:
                 trigger=CountTrigger(0.0, 0.0), tracker=Tracker(0.3, 0.2, 2.0),
                 events=EventLog(tmp_path / "events.jsonl"), fps=50, active_fps=50)
     return Daemon(loop)
-
-
-def wait_for(condition, timeout: float = 5.0, what: str = "condition"):
-    """Poll until condition() is truthy; fail naming `what` after timeout s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture
@@ -347,9 +336,11 @@ def test_no_display_is_a_clear_error(tmp_path, monkeypatch):
         monkeypatch.delitem(sys.modules, name)  # import afresh, as a process without a display would
     monkeypatch.setenv("DISPLAY", "")
     monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
     with pytest.raises(TrayError) as caught:
-        tray.build_icon()
+        tray.build_icon(choose_backend())
     assert str(caught.value).startswith("cannot show a tray icon (")
     assert "The tray needs a desktop session (DISPLAY or WAYLAND_DISPLAY set); `facewatch run` watches without one." \
         in str(caught.value)
@@ -361,28 +352,33 @@ def test_no_display_is_a_clear_error(tmp_path, monkeypatch):
 
 @pytest.fixture
 def xdisplay(monkeypatch):
-    """A private Xvfb server on a free display (Xvfb picks it: -displayfd); DISPLAY points at it."""
-    xvfb = shutil.which("Xvfb")
-    if xvfb is None:
-        pytest.skip("Xvfb is not installed (Debian/Ubuntu: apt-get install xvfb); the real tray backend needs X")
+    """A private Xvfb server on a free display; DISPLAY points at it, and no session bus is reachable (so the
+    pystray backends are what these tests see)."""
     pytest.importorskip("Xlib.display", reason="python-xlib (pystray's Linux dependency) is not installed")
-    read_end, write_end = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write_end), "-screen", "0", "320x240x24", "-nolisten", "tcp"],
-                              pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
+    server, display = start_xvfb()
+    monkeypatch.setenv("DISPLAY", display)
+    for name in ("WAYLAND_DISPLAY", "PYSTRAY_BACKEND", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    yield display
+    stop(server)
+
+
+TRAY_HOST = ["trayer", "--edge", "top", "--align", "left", "--widthtype", "request", "--height", "32",
+             "--transparent", "false"]
+
+
+@pytest.fixture
+def x11_tray(xdisplay):
+    """trayer, a real X11 system tray, owning the tray selection on the Xvfb display."""
+    need_program("trayer", "trayer", "it is the X11 tray host the pystray backend docks into")
+    host = subprocess.Popen(TRAY_HOST, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    view = XView()
     try:
-        ready, _, _ = select.select([read_end], [], [], 10)
-        number = os.read(read_end, 32).decode().strip() if ready else ""
-        if not number:
-            pytest.fail("Xvfb did not report a display number within 10 s")
-        monkeypatch.setenv("DISPLAY", f":{number}")
-        monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-        monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
-        yield f":{number}"
+        wait_for(view.tray_host_ready, what="trayer to own the tray selection")
     finally:
-        os.close(read_end)
-        server.terminate()
-        server.wait(10)
+        view.close()
+    yield host
+    stop(host)
 
 
 class XView:
@@ -446,7 +442,7 @@ class XView:
 
 def _start_tray(tray: TrayApp) -> tuple[threading.Thread, threading.Thread]:
     """Build the real icon, then run the loop and the tray in threads (as run_with_tray does in the main one)."""
-    tray.build_icon()
+    tray.build_icon(choose_backend())
     loop = tray.start_daemon()
     gui = threading.Thread(target=tray.run, name="test-tray")
     gui.start()
@@ -463,9 +459,7 @@ def _stop_tray(tray: TrayApp, loop: threading.Thread, gui: threading.Thread) -> 
     gc.collect()
 
 
-def test_real_backend_menu_actions_and_title(xdisplay, tmp_path, caplog):
-    # No tray host runs here, so pystray logs "Failed to dock icon" with tracebacks that would keep the icon alive.
-    caplog.set_level(logging.CRITICAL, logger="pystray")
+def test_real_backend_menu_actions_and_title(x11_tray, tmp_path):
     tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl", opener=print)
     view = XView()
     loop, gui = _start_tray(tray)
@@ -497,8 +491,7 @@ def test_real_backend_menu_actions_and_title(xdisplay, tmp_path, caplog):
         view.close()
 
 
-def test_run_with_tray_until_sigterm(xdisplay, tmp_path, caplog):
-    caplog.set_level(logging.CRITICAL, logger="pystray")  # no tray host: expected dock errors
+def test_run_with_tray_until_sigterm(x11_tray, tmp_path):
     daemon = make_daemon(tmp_path)
     view = XView()
     before = signal.getsignal(signal.SIGTERM)
@@ -513,7 +506,7 @@ def test_run_with_tray_until_sigterm(xdisplay, tmp_path, caplog):
             os.kill(os.getpid(), signal.SIGTERM)  # always: run_with_tray must return
 
     threading.Thread(target=stop_when_shown, daemon=True).start()
-    final = run_with_tray(daemon, lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
+    final = run_with_tray(daemon, choose_backend(), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
     view.close()
     gc.collect()  # free the icon (a reference cycle) while its X server still runs
     assert not failures
@@ -522,18 +515,10 @@ def test_run_with_tray_until_sigterm(xdisplay, tmp_path, caplog):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-TRAY_HOST = ["trayer", "--edge", "top", "--align", "left", "--widthtype", "request", "--height", "32",
-             "--transparent", "false"]
-
-
-def test_real_backend_draws_the_state_colour_in_a_tray_host(xdisplay, tmp_path):
-    if shutil.which(TRAY_HOST[0]) is None:
-        pytest.skip("no X11 tray host: apt-get install trayer to check the icon as a panel shows it")
-    host = subprocess.Popen(TRAY_HOST, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def test_real_backend_draws_the_state_colour_in_a_tray_host(x11_tray, tmp_path):
     view = XView()
     tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
     try:
-        wait_for(view.tray_host_ready, what="trayer to own the tray selection")
         loop, gui = _start_tray(tray)
         try:
             def shows(colour):
@@ -549,5 +534,96 @@ def test_real_backend_draws_the_state_colour_in_a_tray_host(xdisplay, tmp_path):
             _stop_tray(tray, loop, gui)
     finally:
         view.close()
-        host.terminate()
-        host.wait(10)
+
+
+# ------------------------------------------------------------------------------------------- StatusNotifierItem backend
+
+
+MENU = ["Watching: nobody in view", "-", "Pause 5 minutes", "Pause 1 hour", "Resume", "-", "Enroll me now",
+        "Open reference__faces folder", "Open event log", "-", "Quit"]  # "__": dbusmenu's escaped underscore
+
+
+@pytest.fixture
+def sni_host(session_bus, monkeypatch):
+    """A session bus with a StatusNotifierWatcher on it (the test plays the tray host); no X display."""
+    monkeypatch.delenv("PYSTRAY_BACKEND", raising=False)
+    watcher = Watcher()
+    yield watcher
+    watcher.close()
+
+
+def _icon_colour(host: Host) -> tuple[int, int, int]:
+    """The RGB the item's 64 px IconPixmap shows inside the shield."""
+    width, _height, data = host.props()["IconPixmap"][-1]
+    offset = (INSIDE_SHIELD[1] * width + INSIDE_SHIELD[0]) * 4
+    return tuple(data[offset + 1:offset + 4])  # ARGB
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the StatusNotifierItem backend is the Linux one")
+def test_sni_menu_read_and_clicked_over_dbus_drives_the_daemon(sni_host, tmp_path):
+    from facewatch.ui.sni import SniIcon
+
+    tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl", opener=print)
+    loop, gui = _start_tray(tray)
+    host = None
+    try:
+        assert isinstance(tray.icon, SniIcon)
+        wait_for(lambda: sni_host.items, what="the item to register with the watcher")
+        host = Host(sni_host.items[0])
+        wait_for(lambda: host.props()["ToolTip"][3] == "facewatch: Watching: nobody in view", what="the tooltip")
+        assert [label for _, label, _ in host.labels()] == MENU
+        enabled = {label: on for _, label, on in host.labels()}
+        assert not enabled["Watching: nobody in view"] and not enabled["Resume"] and enabled["Pause 5 minutes"]
+        assert _icon_colour(host) == COLOURS["watching"]
+
+        host.click("Pause 5 minutes")
+        assert tray.daemon.state.status == "paused"
+        wait_for(lambda: host.props()["Title"] == "facewatch: Paused: 5 min left", what="the paused title")
+        wait_for(lambda: _icon_colour(host) == COLOURS["paused"], what="the grey icon")
+        assert {"NewIcon", "NewTitle", "NewToolTip", "LayoutUpdated"} <= {name for name, _ in host.signals}
+        assert dict((label, on) for _, label, on in host.labels())["Resume"]
+
+        host.click("Resume")
+        wait_for(lambda: tray.daemon.state.status == "watching", what="the daemon to resume")
+        wait_for(lambda: _icon_colour(host) == COLOURS["watching"], what="the green icon again")
+
+        host.click("Quit")
+        gui.join(10)
+        loop.join(10)
+        assert not gui.is_alive() and not loop.is_alive()
+        assert tray.daemon.state.status == "stopped"
+    finally:
+        if host is not None:
+            host.close()
+        _stop_tray(tray, loop, gui)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the StatusNotifierItem backend is the Linux one")
+def test_sni_waits_for_a_host_that_starts_later(session_bus, xdisplay, monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session_bus)  # xdisplay hid it
+    tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
+    loop, gui = _start_tray(tray)
+    try:
+        assert "no tray host on this desktop yet" in caplog.text
+        watcher = Watcher()  # the panel starts after us, as at login
+        try:
+            # {}: the item may register twice when the host appears while it starts (signal and first try both see it)
+            wait_for(lambda: set(watcher.items) == {tray.icon.bus_name}, what="the item to register with the late host")
+        finally:
+            watcher.close()
+    finally:
+        _stop_tray(tray, loop, gui)
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only the Linux backends look for a tray host")
+def test_no_tray_host_is_one_clear_line(xdisplay, tmp_path, caplog):
+    """A display with no tray of either kind and no session bus: a TrayError naming both, before pystray runs."""
+    tray = TrayApp(make_daemon(tmp_path), lambda: None, tmp_path / "g", tmp_path / "log.jsonl")
+    with pytest.raises(TrayError) as caught:
+        tray.build_icon(choose_backend())
+    assert str(caught.value) == (
+        "cannot show a tray icon: this desktop has no tray host (no StatusNotifierWatcher; no session bus "
+        "(DBUS_SESSION_BUS_ADDRESS is not set, no $XDG_RUNTIME_DIR/bus); no X11 system tray). Start a panel with a "
+        "tray, or watch without an icon with `facewatch run`.")
+    assert tray.icon is None and "Failed to dock" not in caplog.text

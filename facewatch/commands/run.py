@@ -13,12 +13,11 @@ from facewatch.config import Config, load_config
 log = logging.getLogger("facewatch.run")
 
 
-def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    """Source selection, preview window and dry-run switches."""
+def add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """What to watch and how: --camera/--source, --fps, --no-lock; `run` and `tray` both take these."""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--camera", type=int, metavar="INDEX", help="camera index (default: config camera.source)")
     src.add_argument("--source", metavar="PATH_OR_URL", help="replay a video file or watch a stream URL")
-    parser.add_argument("--show", action="store_true", help="open a preview window with boxes, names and count")
     parser.add_argument("--no-lock", action="store_true", help="dry run: record lock decisions, never lock")
     parser.add_argument("--fps", type=_fps, help="frames processed per second (default: config camera.fps)")
 
@@ -34,6 +33,25 @@ def _fps(text: str) -> float:
     return value
 
 
+def chosen_source(config: Config, args: argparse.Namespace):
+    """The source the options name (config camera.source by default), or None after printing why a camera
+    cannot be opened."""
+    from facewatch.capture import open_error_hint, probe_camera, source_kind
+
+    source = args.source if args.source is not None else (args.camera if args.camera is not None
+                                                         else config.camera.source)
+    if source_kind(source) == "camera" and not probe_camera(int(source)):
+        print(f"facewatch: {open_error_hint(source)}", file=sys.stderr)
+        return None
+    return source
+
+
+def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
+    """Source selection, preview window and dry-run switches."""
+    add_source_arguments(parser)
+    parser.add_argument("--show", action="store_true", help="open a preview window with boxes, names and count")
+
+
 def handle(args: argparse.Namespace) -> int:
     """Take the single-instance lock, then watch; a second `run` of the same user exits 1 naming the first's PID."""
     from facewatch.system.instance import run_exclusively
@@ -44,12 +62,10 @@ def handle(args: argparse.Namespace) -> int:
 
 def _watch(config: Config, args: argparse.Namespace) -> int:
     """Build the loop from the config, install signal handlers, run until done."""
-    from facewatch.capture import describe_source, open_error_hint, probe_camera, source_kind
+    from facewatch.capture import describe_source
 
-    source = args.source if args.source is not None else (args.camera if args.camera is not None
-                                                         else config.camera.source)
-    if source_kind(source) == "camera" and not probe_camera(int(source)):
-        print(f"facewatch: {open_error_hint(source)}", file=sys.stderr)
+    source = chosen_source(config, args)
+    if source is None:
         return 1
     from facewatch.app import build_daemon
 

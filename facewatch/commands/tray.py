@@ -7,15 +7,16 @@ import getpass
 import logging
 import sys
 
-from facewatch.config import load_config
+from facewatch.commands.run import add_source_arguments, chosen_source
+from facewatch.config import Config, load_config
 
 log = logging.getLogger("facewatch.ui.tray")
 ENROLL_SHOTS = 5
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
-    """The tray watches the configured camera; --no-lock records decisions instead of locking."""
-    parser.add_argument("--no-lock", action="store_true", help="dry run: record lock decisions, never lock")
+    """The same source options as `run` (--camera/--source, --fps, --no-lock)."""
+    add_source_arguments(parser)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -25,21 +26,27 @@ def handle(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     try:
-        return run_exclusively(lambda: _tray(config, args.no_lock))
+        return run_exclusively(lambda: _tray(config, args))
     except TrayError as exc:
         print(f"facewatch: {exc}", file=sys.stderr)
         return 1
 
 
-def _tray(config, dry_run: bool) -> int:
+def _tray(config: Config, args: argparse.Namespace) -> int:
     """Wire the tray's "enroll me now" to a guided capture of the logged-in user, then run."""
     from facewatch.app import build_daemon
+    from facewatch.capture import source_kind
     from facewatch.events import events_path
     from facewatch.identity.enroll import enroll_from_frames
     from facewatch.identity.gallery import person_dir
-    from facewatch.ui.tray import run_with_tray
+    from facewatch.ui.tray import choose_backend, run_with_tray
 
-    daemon = build_daemon(config, config.camera.source, dry_run=dry_run)
+    source = chosen_source(config, args)
+    if source is None:
+        return 1
+    sni = choose_backend()  # before the models load: a desktop without a tray fails at once
+    daemon = build_daemon(config, source, fps=args.fps, dry_run=args.no_lock)
+    camera = source if source_kind(source) == "camera" else config.camera.source  # a replayed file has no user
 
     def enroll_me() -> None:
         """Pause (frees the camera), capture the user's face, reload the gallery, resume."""
@@ -47,7 +54,7 @@ def _tray(config, dry_run: bool) -> int:
 
         daemon.pause(None)
         try:
-            with FrameSource(config.camera.source, target_fps=4.0) as frames:
+            with FrameSource(camera, target_fps=4.0) as frames:
                 shots = (p.frame for p in iter(lambda: frames.read(1.0), None) if p.frame is not None)
                 added = enroll_from_frames(person_dir(config.gallery_dir, getpass.getuser()), shots,
                                            daemon.loop.faces.detector, ENROLL_SHOTS, say=log.info)
@@ -56,6 +63,6 @@ def _tray(config, dry_run: bool) -> int:
         finally:
             daemon.resume()
 
-    final = run_with_tray(daemon, enroll_me, config.gallery_dir, events_path())
+    final = run_with_tray(daemon, sni, enroll_me, config.gallery_dir, events_path())
     log.info("%s after %d frames and %d face passes", final.status, final.frames, final.face_passes)
     return 0

@@ -3,6 +3,13 @@
 The watch loop runs in its own thread and never waits on the GUI. The icon is refreshed by a small thread that
 polls Daemon.state every POLL_S: a paused or camera-lost loop calls no on_frame hook, so polling is what sees it.
 pystray is imported only when the icon is built: on Linux it connects to the X display at import time.
+
+Which backend shows the icon on Linux (unless PYSTRAY_BACKEND names a pystray one); Windows and macOS use pystray:
+1. A StatusNotifierWatcher on the session bus: facewatch.ui.sni, a full menu without PyGObject.
+2. Else an X11 system tray (an owner of _NET_SYSTEM_TRAY_S<screen>): pystray, which docks there.
+3. Else, with a session bus and a display, the StatusNotifierItem anyway, waiting for a panel to start (the
+   login race); one line says so.
+4. Else a TrayError, one line: pystray would log "Failed to dock icon" tracebacks forever, showing nothing.
 """
 
 from __future__ import annotations
@@ -268,12 +275,19 @@ class TrayApp:
             log.exception("the watch loop failed")
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def build_icon(self) -> None:
-        """Create the pystray icon with the platform's default backend; TrayError when there is no display."""
+    def build_icon(self, sni: Any | None) -> None:
+        """Create the icon: a StatusNotifierItem on the session-bus Service `sni`, or with pystray when None
+        (choose_backend() picks which)."""
+        if sni is not None:
+            from facewatch.ui.sni import SniIcon
+
+            self.icon = SniIcon(sni, APP, self.image(self.look()), self.title(), self.entries)
+            return
         pystray = _load_pystray()
         if not pystray.Icon.HAS_MENU:
-            log.warning("the %s tray backend shows the state but no menu and takes no clicks; for the menu "
-                        "install PyGObject with an AppIndicator (Linux). Quit with Ctrl-C or SIGTERM meanwhile",
+            log.warning("the %s tray backend shows the state but no menu and takes no clicks; for the menu use a "
+                        "panel that hosts StatusNotifierItems (KDE, XFCE, Cinnamon, GNOME with the AppIndicator "
+                        "extension). Quit with Ctrl-C or SIGTERM meanwhile",
                         pystray.Icon.__module__.rsplit("._", 1)[-1])
         self._opaque = pystray.Icon.__module__.endswith("._xorg")
         items = [pystray.Menu.SEPARATOR if e is SEPARATOR else _menu_item(pystray, e) for e in self.entries]
@@ -283,7 +297,7 @@ class TrayApp:
         """Show the icon until quit(). On macOS the icon loop must own this (main) thread; elsewhere it runs in a
         daemon thread, so a backend loop that fails to end (a known pystray issue) cannot keep the process alive."""
         if self.icon is None:
-            self.build_icon()
+            self.build_icon(choose_backend())
         if sys.platform == "darwin":
             self._run_icon()
         else:
@@ -330,6 +344,61 @@ def _menu_item(pystray: Any, entry: MenuEntry) -> Any:
     )
 
 
+def choose_backend() -> Any | None:
+    """Which backend shows the icon (module rules 1-4): a connected session-bus Service for a StatusNotifierItem,
+    None for pystray, or TrayError when nothing can show it. Cheap: call it before loading the models."""
+    if not sys.platform.startswith("linux") or os.environ.get("PYSTRAY_BACKEND"):
+        return None
+    from facewatch.ui.dbusservice import BusError, connect_session_bus
+    from facewatch.ui.sni import watcher_present
+
+    service, no_bus = None, ""
+    try:
+        service = connect_session_bus()
+        if watcher_present(service):  # rule 1
+            return service
+    except BusError as exc:
+        no_bus = f"; {exc}"
+    x11_tray = _x11_tray_present()
+    if service is not None and not no_bus and not x11_tray and _has_display():  # rule 3
+        log.warning("no tray host on this desktop yet (no StatusNotifierWatcher on the session bus, no X11 system "
+                    "tray): watching without an icon until a panel with a tray starts; quit with Ctrl-C or SIGTERM")
+        return service
+    if service is not None:
+        service.close()
+    if x11_tray:  # rule 2
+        return None
+    if not _has_display():
+        raise TrayError(f"cannot show a tray icon (no display{no_bus}). The tray needs a desktop session "
+                        f"(DISPLAY or WAYLAND_DISPLAY set); `facewatch run` watches without one.")
+    raise TrayError(f"cannot show a tray icon: this desktop has no tray host (no StatusNotifierWatcher"
+                    f"{no_bus or ' on the session bus'}; no X11 system tray). Start a panel with a tray, or watch "
+                    f"without an icon with `facewatch run`.")  # rule 4
+
+
+def _has_display() -> bool:
+    """Whether this process is in a graphical session (X11 or Wayland)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def _x11_tray_present() -> bool:
+    """Whether an X11 system tray (the XEmbed protocol pystray's X11 backend docks into) runs on DISPLAY."""
+    if not os.environ.get("DISPLAY"):
+        return False
+    try:
+        import Xlib.display
+        import Xlib.X
+
+        display = Xlib.display.Display()
+    except Exception:  # no python-xlib, or the display refuses us: no X11 tray to dock into
+        return False
+    try:
+        selection = display.intern_atom(f"_NET_SYSTEM_TRAY_S{display.get_default_screen()}")
+        return display.get_selection_owner(selection) != Xlib.X.NONE
+    finally:
+        display.close()
+
+
 def _load_pystray() -> Any:
     """Import pystray, turning its display errors (raised at import on Linux) into a TrayError that says why."""
     try:
@@ -342,14 +411,15 @@ def _load_pystray() -> Any:
     return pystray
 
 
-def run_with_tray(daemon: Daemon, on_enroll: Callable[[], None], gallery_dir: Path, log_path: Path,
-                  opener: Opener = open_path) -> State:
+def run_with_tray(daemon: Daemon, sni: Any | None, on_enroll: Callable[[], None], gallery_dir: Path,
+                  log_path: Path, opener: Opener = open_path) -> State:
     """Run the watch loop in a thread under a tray icon until Quit, Ctrl-C or SIGTERM; return the final state.
 
-    The icon is built first, so a missing display fails (TrayError) before the camera is opened.
+    `sni` is choose_backend()'s answer, asked before the daemon is built so that a desktop without a tray fails
+    (TrayError) before the models load and the camera opens.
     """
     app = TrayApp(daemon, on_enroll, gallery_dir, log_path, opener)
-    app.build_icon()
+    app.build_icon(sni)
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
