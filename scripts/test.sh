@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Sets up ./.venv (scripts/setup.sh) and runs the test suite; extra arguments go to pytest.
+# Sets up both installs and runs the test suite in each: the light one (.venv, no torch: torch tests skip, each
+# saying why) and the torch one (.venv-torch). Extra arguments go to both pytest runs.
+# FACEWATCH_TEST_VENVS="light" (or "torch") runs one of them only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+venvs=${FACEWATCH_TEST_VENVS:-"light torch"}
 # The tray tests start their own virtual X server (Xvfb) and tray host (trayer); they skip without them.
 # As root on Debian/Ubuntu (CI), install them; elsewhere say how, once.
 if ! command -v Xvfb >/dev/null || ! command -v trayer >/dev/null; then
@@ -14,13 +16,26 @@ if ! command -v Xvfb >/dev/null || ! command -v trayer >/dev/null; then
     echo "test.sh: the tray tests need xvfb and trayer (apt-get install xvfb trayer); they will be skipped" >&2
   fi
 fi
-set +e
-.venv/bin/python -m pytest "$@"
-rc=$?
-set -e
-# pytest exits 5 when it collected no tests: that is a failure for this project, never a pass.
-if [ "$rc" -eq 5 ]; then
-  echo "test.sh: pytest collected no tests" >&2
+
+failed=""
+for flavour in $venvs; do
+  case "$flavour" in
+    light) bash scripts/setup.sh; python=.venv/bin/python ;;
+    torch) bash scripts/setup.sh --torch; python=.venv-torch/bin/python ;;
+    *) echo "test.sh: unknown venv '$flavour' in FACEWATCH_TEST_VENVS (light, torch)" >&2; exit 2 ;;
+  esac
+  echo "test.sh: running the suite in the $flavour install ($python)"
+  set +e
+  "$python" -m pytest "$@"
+  rc=$?
+  set -e
+  # pytest exits 5 when it collected no tests: that is a failure for this project, never a pass.
+  if [ "$rc" -eq 5 ]; then
+    echo "test.sh: pytest collected no tests in the $flavour install" >&2
+  fi
+  [ "$rc" -eq 0 ] || failed="$failed $flavour(exit $rc)"
+done
+if [ -n "$failed" ]; then
+  echo "test.sh: the suite failed in:$failed" >&2
   exit 1
 fi
-exit "$rc"
