@@ -26,7 +26,7 @@ OFFSETS = (0, 4, 8)  # start a few frames into each scene too, so entry and fram
 
 def sample(engine: str, clip: Path, workdir: Path, extra: str) -> float | None:
     """One replay; seconds from the first frame to the lock request, or None if no lock came."""
-    from facewatch.commands.run import build_daemon
+    from facewatch.app import build_daemon
     from facewatch.config import load_config
 
     owner = workdir / "faces" / "owner"

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from common import SHARED
 
 EXAMPLES = SHARED / "data" / "face_recognition_examples" / "examples"
@@ -183,9 +182,9 @@ def run_windows(per_frame: list[list], clip_fps: float, track: dict[int, object]
                 step: int) -> list:
     """Verdicts of one check started at every `step`-th frame of the track: the face pass's face first, then the
     monitor's samples on a camera grid of `fps` after it. Windows that outlast the track are left out."""
-    from facewatch.identify import Identified
-    from facewatch.liveness import LivenessMonitor
-    from facewatch.matching import Match
+    from facewatch.identity.liveness import LivenessMonitor
+    from facewatch.identity.matching import Match
+    from facewatch.identity.pipeline import Identified
     from facewatch.tracking.tracks import Track
 
     detector = ReplayedFaces(per_frame)

@@ -42,7 +42,7 @@ def clip_seconds(clip: str) -> float:
 
 def run_once(clip: str, fps: float, person_model: str, gated: bool) -> dict:
     """Replay the clip through a freshly built daemon; return the measurements."""
-    from facewatch.commands.run import build_daemon
+    from facewatch.app import build_daemon
     from facewatch.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp:

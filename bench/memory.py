@@ -27,7 +27,7 @@ use_offline_models()
 from pathlib import Path
 import cv2
 from looping import StillSource
-from facewatch.commands.run import build_daemon
+from facewatch.app import build_daemon
 from facewatch.config import load_config
 
 tmp = Path(tempfile.mkdtemp())

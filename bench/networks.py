@@ -34,8 +34,8 @@ elif what == "mtcnn":
 else:
     import os
     from pathlib import Path
-    from facewatch.embedding import TorchEmbedder
-    from facewatch.models import casia_weights
+    from facewatch.identity.embedding import TorchEmbedder
+    from facewatch.weights.registry import casia_weights
     net = TorchEmbedder.from_state_dict(casia_weights([Path(d) for d in os.environ["FACEWATCH_MODEL_DIR"].split(os.pathsep)]))
     crops = np.random.default_rng(0).integers(0, 255, (1, 160, 160, 3), dtype=np.uint8)
     run = lambda: net.embed(crops)

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import CLIPS, REPO, SHARED, cpu_s, rss_mb, use_offline_models
 from looping import LoopedReplay
 
@@ -91,7 +90,7 @@ def main() -> None:
 def run(args: argparse.Namespace, clip: str, home: Path) -> tuple[str, list[dict]]:
     """Replay for args.minutes with one sample every args.every seconds of clip time; return the engine that
     ran and the samples."""
-    from facewatch.commands.run import build_daemon
+    from facewatch.app import build_daemon
     from facewatch.config import load_config
     from facewatch.engine import choose_engine
 

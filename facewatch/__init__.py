@@ -8,3 +8,4 @@ import os
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 __version__ = "0.1.0"
+APP = "facewatch"  # the one name: user dirs, notifications, tray, autostart entries

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # it reads this once, when cv2 is first imported
     from facewatch.capture import SourceError
     from facewatch.config import ConfigError
-    from facewatch.models import ModelError
+    from facewatch.weights.registry import ModelError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(

@@ -15,12 +15,12 @@ import numpy as np
 
 from facewatch.detectors.base import PersonDetector
 from facewatch.events import EventLog
-from facewatch.gallery import Gallery
-from facewatch.identify import FacePipeline, Identified
-from facewatch.liveness import LivenessMonitor
-from facewatch.matching import Matcher
-from facewatch.tracking.trigger import CountTrigger
+from facewatch.identity.gallery import Gallery
+from facewatch.identity.liveness import LivenessMonitor
+from facewatch.identity.matching import Matcher
+from facewatch.identity.pipeline import FacePipeline, Identified
 from facewatch.tracking.tracks import Track, Tracker
+from facewatch.tracking.trigger import CountTrigger
 
 READ_TIMEOUT_S = 1.0
 LOCK_PROBE_S = 2.0  # how often a locked daemon asks the OS whether the session was unlocked

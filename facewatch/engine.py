@@ -10,11 +10,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewatch.config import Config, model_dirs
-from facewatch.embedding import IdleReleasingEmbedder
-from facewatch.identify import FacePipeline
-from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, Matcher, SiameseMatcher
-from facewatch.models import (
-    ONNX_FACE_FILES, casia_weights, exported_person_name, locate, person_model_path, require,
+from facewatch.identity.embedding import IdleReleasingEmbedder
+from facewatch.identity.matching import (
+    COSINE_THRESHOLDS,
+    CosineMatcher,
+    Matcher,
+    SiameseMatcher,
+)
+from facewatch.identity.pipeline import FacePipeline
+from facewatch.weights.registry import (
+    ONNX_FACE_FILES,
+    casia_weights,
+    exported_person_name,
+    locate,
+    person_model_path,
+    require,
 )
 
 log = logging.getLogger("facewatch.engine")
@@ -94,10 +104,10 @@ def load_facenet(config: Config, engine: str = "torch", weights: str | None = No
     weights = weights or facenet_weights(config)
     dirs = model_dirs(config)
     if engine == "onnx":
-        from facewatch.embedding import OnnxEmbedder
+        from facewatch.identity.embedding import OnnxEmbedder
 
         return FaceNetChoice(weights, OnnxEmbedder(require(f"facenet_{weights}.onnx", dirs)))
-    from facewatch.embedding import TorchEmbedder
+    from facewatch.identity.embedding import TorchEmbedder
 
     if weights == "vggface2":
         return FaceNetChoice(weights, TorchEmbedder.vggface2())
@@ -136,7 +146,7 @@ def load_matcher(config: Config, weights: str, method: str | None = None) -> Mat
 def gallery_model_id(weights: str) -> str:
     """What the gallery's cached embeddings depend on: the FaceNet weights and the crop margin (a change of
     either must re-embed every photo)."""
-    from facewatch.identify import CROP_MARGIN
+    from facewatch.identity.pipeline import CROP_MARGIN
 
     return f"{weights}-margin{CROP_MARGIN}"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import platformdirs
 
-APP = "facewatch"
+from facewatch import APP
 
 
 def _base(kind: str) -> Path:

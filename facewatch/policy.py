@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from facewatch.actions import Locker, Notifier
+from facewatch.actions.lock import Locker
+from facewatch.actions.notify import Notifier
 from facewatch.config import Policy
 from facewatch.events import EventLog
 from facewatch.tracking.tracks import UNKNOWN, UNVERIFIED

@@ -52,9 +52,9 @@ def isolated_home(tmp_path_factory, monkeypatch, request) -> Path:
 def face_pipeline(model_dirs):
     """The real face pass (MTCNN + FaceNet casia-webface, converted once into .cache/models), shared by tests."""
     from facewatch.detectors.face import MtcnnFaceDetector
-    from facewatch.embedding import TorchEmbedder
-    from facewatch.identify import FacePipeline
-    from facewatch.models import casia_weights
+    from facewatch.identity.embedding import TorchEmbedder
+    from facewatch.identity.pipeline import FacePipeline
+    from facewatch.weights.registry import casia_weights
 
     weights = casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
     return FacePipeline(MtcnnFaceDetector(), TorchEmbedder.from_state_dict(weights))

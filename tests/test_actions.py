@@ -18,17 +18,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from facewatch.actions import (
+from facewatch.actions.dryrun import DryRunRecorder, Recorded
+from facewatch.actions.lock import (
     MAC_LOGIN_FRAMEWORK,
     NO_LOCKER_HINT,
-    DryRunRecorder,
     LockResult,
-    Recorded,
-    applescript_string,
     find_locker,
-    find_notifier,
-    gvariant_string,
 )
+from facewatch.actions.notify import find_notifier
+from facewatch.actions.runner import applescript_string, gvariant_string
 
 LINUX_ENV = {"XDG_SESSION_ID": "7", "DISPLAY": ":0"}
 GDBUS_LOCKS = [

@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import DATA, REPO, need
+
 from facewatch.cli import main
-from facewatch.gallery import load_gallery
+from facewatch.identity.gallery import load_gallery
 
 EXAMPLES = DATA / "face_recognition_examples" / "examples"
 UNREADABLE = "not a readable image (truncated, corrupt or not an image format)"
@@ -191,7 +191,7 @@ def test_load_gallery_names_every_refused_photo_and_keeps_the_rest(corpus, tmp_p
         f"{person / 'truncated.jpg'}: {UNREADABLE}",
         f"{person / 'two people.jpg'}: 2 faces found, expected exactly one",
     ]
-    assert [r.getMessage() for r in caplog.records if r.name == "facewatch.gallery"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "facewatch.identity.gallery"] == [
         f"gallery photo skipped: {p}" for p in gallery.problems]
     assert listing(corpus) == before
 

@@ -11,7 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from facewatch.capture import FrameSource, SourceError, describe_source, open_error_hint, probe_camera
+from facewatch.capture import (
+    FrameSource,
+    SourceError,
+    describe_source,
+    open_error_hint,
+    probe_camera,
+)
 
 CLIP = "face_recognition_examples/examples/short_hamilton_clip.mp4"
 CLIP_FRAMES = 275

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-
 from conftest import DATA, need
+
 from facewatch.cli import main
 
 

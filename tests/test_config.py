@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from facewatch import paths
-from facewatch.config import DEFAULT_CONFIG, Config, ConfigError, load_config, model_dirs
+from facewatch.config import (
+    DEFAULT_CONFIG,
+    Config,
+    ConfigError,
+    load_config,
+    model_dirs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

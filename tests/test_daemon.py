@@ -7,16 +7,18 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-
-from common import write_segment  # bench/common.py: one way to cut a real scene out of a clip
+from common import (
+    write_segment,  # bench/common.py: one way to cut a real scene out of a clip
+)
 from conftest import DATA, need
-from facewatch.commands.run import build_daemon
+
+from facewatch.app import build_daemon
 from facewatch.config import load_config
 from facewatch.daemon import Daemon, Loop
 from facewatch.detectors.base import Detection
 from facewatch.events import EventLog
-from facewatch.gallery import Gallery
-from facewatch.matching import CosineMatcher
+from facewatch.identity.gallery import Gallery
+from facewatch.identity.matching import CosineMatcher
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
 

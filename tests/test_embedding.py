@@ -11,16 +11,21 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import DATA, need
 from facenet_pytorch import MTCNN, InceptionResnetV1, extract_face
 from PIL import Image
 from tensorboard.compat.proto import graph_pb2
 from tensorboard.util import tensor_util
 from torchvision.transforms.functional import resize
 
-from conftest import DATA, need
-from facewatch import facenet_convert
-from facewatch.embedding import TorchEmbedder, face_crops, standardize
-from facewatch.facenet_convert import ConversionError, convert_graph, convert_to_file, installed_graph_path
+from facewatch.build import facenet_convert
+from facewatch.build.facenet_convert import (
+    ConversionError,
+    convert_graph,
+    convert_to_file,
+    installed_graph_path,
+)
+from facewatch.identity.embedding import TorchEmbedder, face_crops, standardize
 
 SAMPLES = DATA / "facenet_pytorch_samples" / "data" / "test_images"
 LFW = DATA / "lfw"
@@ -42,7 +47,7 @@ OFFSET = "InceptionResnetV1/Repeat_1/block17_3/Branch_1/Conv2d_0b_1x7/Conv2D_bn_
 @pytest.fixture(scope="module")
 def converted(model_dirs) -> Path:
     """The converted casia-webface state dict, as the model registry provides it (converted once, hash-checked)."""
-    from facewatch.models import casia_weights
+    from facewatch.weights.registry import casia_weights
 
     return casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
 

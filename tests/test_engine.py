@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA, REPO, need
+
+from facewatch.build.export import build_onnx
 from facewatch.config import load_config
-from facewatch.embedding import IdleReleasingEmbedder
 from facewatch.engine import choose_engine
-from facewatch.models import ONNX_FACE_FILES, build_onnx
+from facewatch.identity.embedding import IdleReleasingEmbedder
+from facewatch.weights.registry import ONNX_FACE_FILES
 
 EXAMPLES = DATA / "face_recognition_examples" / "examples"
 
@@ -50,7 +51,7 @@ def test_auto_picks_onnx_only_once_built(tmp_path, model_dirs, onnx_dirs, monkey
 
 REPLAY = r"""
 import json, sys
-from facewatch.commands.run import build_daemon
+from facewatch.app import build_daemon
 from facewatch.config import load_config
 daemon = build_daemon(load_config(sys.argv[1]), sys.argv[2], dry_run=True)
 daemon.run()

@@ -8,27 +8,31 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA, REPO, need
-from facewatch.evaluation import (
+
+from facewatch.detectors.base import Face
+from facewatch.evaluation.datasets import (
     DatasetEmbeddings,
     ProtocolError,
-    accuracy,
-    best_threshold,
     central_face,
     embed_dataset,
-    fold_scores,
+)
+from facewatch.evaluation.identification import (
     identification_counts,
     identity_images,
+    split_identities,
+)
+from facewatch.evaluation.lfw import read_pairs
+from facewatch.evaluation.metrics import (
+    accuracy,
+    best_threshold,
+    fold_scores,
     kfold,
     own_fold_scores,
-    read_pairs,
     roc_curve,
-    split_identities,
     tar_at_far,
 )
-from facewatch.detectors.base import Face
-from facewatch.matching import Match
+from facewatch.identity.matching import Match
 
 PAIRS = """2\t2
 Ann\t1\t2
@@ -259,14 +263,19 @@ def real_embeddings(face_pipeline, root: Path, keys: list[str]) -> DatasetEmbedd
     """The daemon's face pass (margin CROP_MARGIN) over `keys`, cached in the repo's .cache/eval."""
     from facewatch.commands.eval import detector_id
     from facewatch.config import load_config
-    from facewatch.identify import CROP_MARGIN
+    from facewatch.identity.pipeline import CROP_MARGIN
 
     return embed_dataset(root, keys, face_pipeline.detector, face_pipeline.embedder, model_id="casia-webface",
                          detector_id=detector_id(load_config().face), margin=CROP_MARGIN, cache_dir=CACHE)
 
 
 def test_identification_on_five_celebrity_cosine_and_siamese(face_pipeline):
-    from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, SiameseMatcher, decide
+    from facewatch.identity.matching import (
+        COSINE_THRESHOLDS,
+        CosineMatcher,
+        SiameseMatcher,
+        decide,
+    )
 
     root = need(DATA / "five_celebrity" / "train")
     keys, names = identity_images(root)
@@ -289,7 +298,7 @@ def test_identification_on_five_celebrity_cosine_and_siamese(face_pipeline):
 def test_lfw_fold_1_at_the_shipped_threshold(face_pipeline):
     """Fold 1 end to end (807 images; about a minute the first time, then cached): the shipped cosine threshold
     decides its 600 pairs as the 10-fold run did."""
-    from facewatch.matching import COSINE_THRESHOLDS
+    from facewatch.identity.matching import COSINE_THRESHOLDS
 
     lfw = need(DATA / "lfw")
     pairs = read_pairs(lfw / "pairs.txt")
@@ -374,7 +383,7 @@ def test_train_siamese_command_writes_head_and_record(tmp_path, model_dirs, monk
     import json
 
     from facewatch.cli import main
-    from facewatch.siamese import SiameseHead
+    from facewatch.identity.siamese import SiameseHead
 
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
     out = tmp_path / "out"

@@ -20,24 +20,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import BUILD_MODELS, DATA, REPO, SHARED_MODELS, need
+from test_daemon import CountingFaces, FrameList, ScriptedPersons
+from test_gallery import CountingEmbedder
+
 from facewatch import paths
+from facewatch.app import build_daemon
 from facewatch.capture import FrameSource
 from facewatch.cli import main
-from facewatch.commands.run import build_daemon
 from facewatch.config import load_config
 from facewatch.daemon import Daemon, Loop
 from facewatch.detectors.base import Detection
 from facewatch.events import EventLog, events_path
-from facewatch.gallery import Gallery, load_gallery
-from facewatch.instance import AlreadyRunning, InstanceLock, lock_path
-from facewatch.matching import CosineMatcher
-from facewatch.models import ModelError
+from facewatch.identity.gallery import Gallery, load_gallery
+from facewatch.identity.matching import CosineMatcher
+from facewatch.system.instance import AlreadyRunning, InstanceLock, lock_path
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-from test_daemon import CountingFaces, FrameList, ScriptedPersons
-from test_gallery import CountingEmbedder
+from facewatch.weights.registry import ModelError
 
 HAMILTON = DATA / "face_recognition_examples" / "examples" / "short_hamilton_clip.mp4"
 UNPLUG, STALL = "unplug", "stall"
@@ -319,7 +319,7 @@ def test_disk_full_writing_the_gallery_cache_keeps_the_old_cache_and_the_gallery
     gallery = load_gallery(root, CountingEmbedder(), cache, "casia-webface")
     assert gallery.names == ["ann", "bob", "bob"] and gallery.embeddings.shape == (3, 512)
     assert cache.read_bytes() == old and os.listdir(cache.parent) == [cache.name]  # no half-written temp left
-    warnings = [r.getMessage() for r in caplog.records if r.name == "facewatch.gallery"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "facewatch.identity.gallery"]
     assert warnings == [f"gallery cache {cache} not updated (No space left on device); "
                         f"its photos are embedded again at the next start"]
 
@@ -340,7 +340,7 @@ import os, sys, time
 from pathlib import Path
 import numpy as np
 from facewatch import paths
-from facewatch.gallery import load_gallery
+from facewatch.identity.gallery import load_gallery
 
 class HalfThenHang:
     def __init__(self, file): self.file = file
@@ -417,14 +417,14 @@ def test_sigterm_at_random_moments_never_truncates_the_file(tmp_path):
 STANDIN_RUN = r"""
 import sys, time
 import numpy as np
-import facewatch.commands.run as run
+import facewatch.app as app
 from facewatch.capture import FramePacket
 from facewatch.cli import main
 from facewatch.daemon import Daemon, Loop
 from facewatch.detectors.base import Detection
 from facewatch.events import EventLog, events_path
-from facewatch.gallery import Gallery
-from facewatch.matching import CosineMatcher
+from facewatch.identity.gallery import Gallery
+from facewatch.identity.matching import CosineMatcher
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
 
@@ -447,7 +447,7 @@ class Flicker:
 class NoFaces:
     def identify(self, image, gallery, matcher): return []
 
-run.build_daemon = lambda config, source, **options: Daemon(Loop(
+app.build_daemon = lambda config, source, **options: Daemon(Loop(
     source=Endless(), person=Flicker(), faces=NoFaces(), gallery=Gallery(), matcher=CosineMatcher(0.4),
     trigger=CountTrigger(0.0, 0.0, 1000.0), tracker=Tracker(0.3, 0.2, 2.0), events=EventLog(events_path()),
     fps=200.0, active_fps=200.0))
@@ -504,6 +504,6 @@ def test_an_unusable_lock_file_warns_and_runs_unguarded(caplog):
     state.write_text("a file where the state dir should be")
     with InstanceLock():
         pass
-    assert [r.getMessage() for r in caplog.records if r.name == "facewatch.instance"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "facewatch.system.instance"] == [
         f"cannot create the lock file {state / 'facewatch.lock'} (Not a directory); "
         f"not guarding against a second instance"]

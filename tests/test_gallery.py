@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import DATA, need
-from facewatch.enroll import enroll_from_frames, enroll_images
-from facewatch.gallery import load_gallery, person_dir
+
+from facewatch.identity.enroll import enroll_from_frames, enroll_images
+from facewatch.identity.gallery import load_gallery, person_dir
+from facewatch.identity.matching import COSINE_THRESHOLDS, CosineMatcher
 from facewatch.imageio import read_rgb
-from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher
 
 EXAMPLES = DATA / "face_recognition_examples" / "examples"
 

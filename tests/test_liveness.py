@@ -7,16 +7,23 @@ import math
 
 import numpy as np
 import pytest
-
+from common import write_segment
 from conftest import need
+from test_daemon import EXAMPLES, HAMILTON, LIN_CLOSE, replay
+
 from facewatch.config import ConfigError, Liveness, load_config
 from facewatch.detectors.base import Face
-from facewatch.identify import Identified
-from facewatch.liveness import LivenessMonitor, Sample, face_shape, judge, nonrigid_motion, pick_face
-from facewatch.matching import Match
+from facewatch.identity.liveness import (
+    LivenessMonitor,
+    Sample,
+    face_shape,
+    judge,
+    nonrigid_motion,
+    pick_face,
+)
+from facewatch.identity.matching import Match
+from facewatch.identity.pipeline import Identified
 from facewatch.tracking.tracks import Track
-from test_daemon import EXAMPLES, HAMILTON, LIN_CLOSE, replay
-from common import write_segment
 
 # A frontal face: left eye, right eye, nose, mouth left, mouth right (pixels). In the frame of the eyes and the
 # mouth centre, its nose sits at (0.25, 0.5) and its left mouth corner at (-0.375, 1.0).
@@ -221,8 +228,10 @@ ON = {"liveness": {"enabled": "true"}}
 def photo_video(tmp_path):
     """Make a 4 s webcam video of Lin-Manuel's enrolled photo printed and held up, still or moved by hand."""
     import cv2
-
-    from liveness import spoof_frames, write_video  # bench/liveness.py (bench/ is on the path: conftest)
+    from liveness import (  # bench/liveness.py (bench/ is on the path: conftest)
+        spoof_frames,
+        write_video,
+    )
 
     photo = cv2.imread(str(need(EXAMPLES / "lin-manuel-miranda.png")))
 

@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_MODELS, need
-from facewatch import models
-from facewatch.models import ModelError, person_model_path, require, status
-from facewatch.stackcheck import check_nms
+
+from facewatch.build.stackcheck import check_nms
+from facewatch.weights import registry
+from facewatch.weights.registry import ModelError, person_model_path, require, status
 
 
 def test_torchvision_nms_runs_with_the_installed_torch():
@@ -50,13 +50,13 @@ def test_corrupt_model_is_refused_with_its_path(tmp_path):
 
 
 def test_produced_file_is_checked_against_its_sidecar(tmp_path):
-    weights = tmp_path / models.CASIA_WEIGHTS
+    weights = tmp_path / registry.CASIA_WEIGHTS
     weights.write_bytes(b"converted weights")
-    models.record_hash(weights)
-    assert require(models.CASIA_WEIGHTS, [tmp_path]) == weights
+    registry.record_hash(weights)
+    assert require(registry.CASIA_WEIGHTS, [tmp_path]) == weights
     weights.write_bytes(b"truncated")
     with pytest.raises(ModelError, match="corrupt"):
-        require(models.CASIA_WEIGHTS, [tmp_path])
+        require(registry.CASIA_WEIGHTS, [tmp_path])
 
 
 def test_person_model_offline_download_fails_with_the_fix(tmp_path, monkeypatch):

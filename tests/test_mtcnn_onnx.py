@@ -14,7 +14,12 @@ import pytest
 from conftest import DATA, REPO, need
 from test_detectors import read_frames
 
-from facewatch.detectors.face import MTCNN_ONNX_FILES, MtcnnFaceDetector, OnnxMtcnnFaceDetector, export_mtcnn
+from facewatch.build.export import export_mtcnn
+from facewatch.detectors.face import (
+    MTCNN_ONNX_FILES,
+    MtcnnFaceDetector,
+    OnnxMtcnnFaceDetector,
+)
 from facewatch.detectors.mtcnn_onnx import integral_image, nms, pyramid_scales, resample
 from facewatch.imageio import read_rgb
 

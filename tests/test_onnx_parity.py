@@ -16,6 +16,7 @@ import pytest
 from conftest import DATA, REPO, need
 from test_detectors import HAMILTON, LFW, STREET, TWO_PEOPLE, YOLO8, YOLO11, read_frames
 
+from facewatch.build.export import export_facenet, quantize_facenet
 from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import (
     OnnxPersonDetector,
@@ -23,7 +24,7 @@ from facewatch.detectors.person import (
     decode_persons,
     letterbox,
 )
-from facewatch.embedding import OnnxEmbedder, TorchEmbedder, export_facenet, face_crops, quantize_facenet
+from facewatch.identity.embedding import OnnxEmbedder, TorchEmbedder, face_crops
 from facewatch.imageio import read_rgb
 
 SAMPLES = DATA / "facenet_pytorch_samples/data/test_images"
@@ -73,7 +74,7 @@ def onnx_yolo11() -> OnnxPersonDetector:
 @pytest.fixture(scope="module")
 def facenet_onnx(model_dirs, tmp_path_factory) -> Path:
     """The converted casia-webface FaceNet exported to ONNX once for this module."""
-    from facewatch.models import casia_weights
+    from facewatch.weights.registry import casia_weights
 
     weights = casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
     return export_facenet(weights, tmp_path_factory.mktemp("facenet_onnx") / "facenet.onnx")
@@ -82,7 +83,7 @@ def facenet_onnx(model_dirs, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def torch_embedder(model_dirs) -> TorchEmbedder:
     """The reference engine on the same weights."""
-    from facewatch.models import casia_weights
+    from facewatch.weights.registry import casia_weights
 
     return TorchEmbedder.from_state_dict(casia_weights([Path(d) for d in model_dirs.split(os.pathsep)]))
 
@@ -258,7 +259,7 @@ import json, sys
 from pathlib import Path
 import cv2
 from facewatch.detectors.person import OnnxPersonDetector
-from facewatch.embedding import OnnxEmbedder, face_crops
+from facewatch.identity.embedding import OnnxEmbedder, face_crops
 person_model, facenet, photo = map(Path, sys.argv[1:])
 frame = cv2.imread(str(photo))
 people = OnnxPersonDetector(person_model).detect(frame)

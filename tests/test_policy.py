@@ -6,7 +6,8 @@ import json
 import stat
 from dataclasses import replace
 
-from facewatch.actions import ChainLocker, DryRunRecorder, Recorded
+from facewatch.actions.dryrun import DryRunRecorder, Recorded
+from facewatch.actions.lock import ChainLocker
 from facewatch.config import Policy, load_config
 from facewatch.events import EventLog
 from facewatch.policy import LOCK_FAILED_TITLE, Decision, LockPolicy, PolicyRunner

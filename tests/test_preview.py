@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from facewatch.daemon import State
-from facewatch.preview import annotate
 from facewatch.tracking.tracks import Track
+from facewatch.ui.preview import annotate
 
 
 def test_annotate_draws_boxes_names_and_count():

@@ -14,16 +14,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import DATA, REPO, need
+from test_gallery import CountingEmbedder
+
 from facewatch import paths
 from facewatch.cli import main
 from facewatch.config import load_config
 from facewatch.engine import gallery_cache_path
 from facewatch.events import EventLog, events_path
-from facewatch.gallery import load_gallery
-from facewatch.instance import InstanceLock, lock_path
-from test_gallery import CountingEmbedder
+from facewatch.identity.gallery import load_gallery
+from facewatch.system.instance import InstanceLock, lock_path
 
 EXAMPLES = DATA / "face_recognition_examples" / "examples"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}

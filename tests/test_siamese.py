@@ -8,13 +8,29 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import DATA, need
+
 from facewatch.config import load_config
 from facewatch.engine import load_matcher
-from facewatch.evaluation import all_pairs, balanced_accuracy, embed_dataset, identity_images, pair_scores
-from facewatch.matching import COSINE_THRESHOLDS, CosineMatcher, SiameseMatcher, decide, siamese_files
-from facewatch.siamese import FEATURES, HeadError, SiameseHead, TrainSettings, sample_pairs, torch_module, train_head
+from facewatch.evaluation.datasets import embed_dataset
+from facewatch.evaluation.identification import identity_images
+from facewatch.evaluation.metrics import all_pairs, balanced_accuracy, pair_scores
+from facewatch.identity.matching import (
+    COSINE_THRESHOLDS,
+    CosineMatcher,
+    SiameseMatcher,
+    decide,
+    siamese_files,
+)
+from facewatch.identity.siamese import (
+    FEATURES,
+    HeadError,
+    SiameseHead,
+    TrainSettings,
+    sample_pairs,
+    torch_module,
+    train_head,
+)
 
 HEAD_FILE, RECORD_FILE = siamese_files("casia-webface")
 

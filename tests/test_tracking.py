@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from facewatch.detectors.base import Detection, Face
-from facewatch.tracking import CountTrigger, Tracker, assign, containment_matrix, iou_matrix
+from facewatch.tracking import (
+    CountTrigger,
+    Tracker,
+    assign,
+    containment_matrix,
+    iou_matrix,
+)
 
 # ---------------------------------------------------------------- iou.py
 

@@ -23,11 +23,21 @@ from facewatch.capture import FramePacket
 from facewatch.daemon import Daemon, Loop, State
 from facewatch.detectors.base import Detection, Face
 from facewatch.events import EventLog
-from facewatch.identify import Identified
-from facewatch.matching import Match
+from facewatch.identity.matching import Match
+from facewatch.identity.pipeline import Identified
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-from facewatch.tray import COLOURS, SEPARATOR, TrayApp, TrayError, draw_icon, look, on_black, run_with_tray, status_text
+from facewatch.ui.tray import (
+    COLOURS,
+    SEPARATOR,
+    TrayApp,
+    TrayError,
+    draw_icon,
+    look,
+    on_black,
+    run_with_tray,
+    status_text,
+)
 
 FRAME_S = 0.02
 INSIDE_SHIELD = (32, 12)  # a pixel of the shield's face, above the eye

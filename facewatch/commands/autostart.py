@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from facewatch import autostart
+from facewatch.system import autostart
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

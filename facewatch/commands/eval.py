@@ -41,7 +41,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that choose the embeddings: weights, crop margin, mirror averaging, cache folder."""
-    from facewatch.identify import CROP_MARGIN
+    from facewatch.identity.pipeline import CROP_MARGIN
 
     parser.add_argument("--weights", choices=["casia-webface", "vggface2"],
                         help="FaceNet weights (default: config embedding.weights)")
@@ -96,7 +96,7 @@ def detector_id(face) -> str:
 
 def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys: list[str]):
     """Embeddings of the images `keys` under `root` (cached in --cache or the user cache dir)."""
-    from facewatch.evaluation import embed_dataset
+    from facewatch.evaluation.datasets import embed_dataset
     from facewatch.paths import cache_dir
 
     return embed_dataset(root, keys, pipe.detector, pipe.embedder, model_id=pipe.weights,
@@ -106,7 +106,7 @@ def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys:
 
 def handle(args: argparse.Namespace) -> int:
     """Run the chosen evaluation and print its numbers."""
-    from facewatch.evaluation import ProtocolError
+    from facewatch.evaluation.datasets import ProtocolError
 
     config = load_config(args.config)
     try:
@@ -117,7 +117,8 @@ def handle(args: argparse.Namespace) -> int:
 
 def _lfw(args: argparse.Namespace, config: Config) -> int:
     """LFW 10-fold verification with the pipeline's embeddings; prints the table line and writes the ROC."""
-    from facewatch.evaluation import LFW_IMAGES, lfw_verification, plot_roc, read_pairs
+    from facewatch.evaluation.lfw import LFW_IMAGES, lfw_verification, read_pairs
+    from facewatch.evaluation.metrics import plot_roc
 
     if not 0 < args.far < 1:
         raise UserError(f"--far must be in (0, 1), got {args.far}")
@@ -148,9 +149,13 @@ def _lfw(args: argparse.Namespace, config: Config) -> int:
 def _identify(args: argparse.Namespace, config: Config) -> int:
     """Open-set identification with cosine and the Siamese head on the same split."""
     from facewatch.engine import load_matcher
-    from facewatch.evaluation import identification_counts, identity_images, split_identities
-    from facewatch.matching import decide
-    from facewatch.siamese import HeadError
+    from facewatch.evaluation.identification import (
+        identification_counts,
+        identity_images,
+        split_identities,
+    )
+    from facewatch.identity.matching import decide
+    from facewatch.identity.siamese import HeadError
 
     all_keys, all_names = identity_images(args.data)
     pipe = load_pipeline(args, config)
@@ -197,7 +202,7 @@ def _trained_people(weights: str, folder: Path, people: set[str]) -> set[str]:
     """Those of `people` (in `folder`) that the shipped Siamese head was trained on, per its record."""
     import json
 
-    from facewatch.matching import siamese_files
+    from facewatch.identity.matching import siamese_files
 
     try:
         record = json.loads(siamese_files(weights)[1].read_text(encoding="utf-8"))

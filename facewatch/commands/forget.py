@@ -47,7 +47,7 @@ def find_stored(config: Config) -> Stored:
     """Everything biometric facewatch keeps for this config: caches (and half-written temp copies), photos, log."""
     from facewatch.engine import gallery_cache_path
     from facewatch.events import events_path
-    from facewatch.gallery import people_dirs
+    from facewatch.identity.gallery import people_dirs
     from facewatch.imageio import image_files
 
     cache = gallery_cache_path(config, "*")  # one cache per FaceNet weight set
@@ -96,7 +96,7 @@ def _remove(stored: Stored) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Refuse while `facewatch run` is running (it holds the data), list, confirm, delete; exit 1 if declined."""
-    from facewatch.instance import AlreadyRunning, InstanceLock
+    from facewatch.system.instance import AlreadyRunning, InstanceLock
 
     config = load_config(args.config)
     try:

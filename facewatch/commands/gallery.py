@@ -8,7 +8,7 @@ import sys
 
 from facewatch.cli import UserError
 from facewatch.config import load_config
-from facewatch.gallery import people_dirs, person_dir
+from facewatch.identity.gallery import people_dirs, person_dir
 from facewatch.imageio import image_files
 
 

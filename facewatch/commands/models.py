@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from facewatch.config import load_config, model_dirs
-from facewatch.models import build_onnx, casia_weights, status
+from facewatch.weights.registry import casia_weights, status
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -16,8 +16,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def _fetch_vggface2() -> str:
     """Download facenet-pytorch's vggface2 weights into the torch cache (the one step that needs internet)."""
-    from facewatch.embedding import TorchEmbedder
     from facewatch.engine import vggface2_file
+    from facewatch.identity.embedding import TorchEmbedder
 
     if vggface2_file() is not None:
         return "already downloaded"
@@ -38,6 +38,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.action == "build":
         print(f"FaceNet casia-webface: {casia_weights(dirs)}")
         print(f"FaceNet vggface2: {_fetch_vggface2()}")
+        from facewatch.build.export import build_onnx  # torch: the build step only
         from facewatch.engine import vggface2_file
 
         for path in build_onnx(dirs, config.person.model, config.person.imgsz, vggface2_file()):

@@ -19,12 +19,12 @@ from facewatch import __version__
 from facewatch.cli import UserError
 from facewatch.commands.eval import add_pipeline_arguments, embed_folder, load_pipeline
 from facewatch.config import load_config
-from facewatch.matching import COSINE_THRESHOLDS, DATA_DIR, siamese_files
+from facewatch.identity.matching import COSINE_THRESHOLDS, DATA_DIR, siamese_files
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     """Data folders, split, training settings and where to write the head."""
-    from facewatch.siamese import TrainSettings
+    from facewatch.identity.siamese import TrainSettings
 
     defaults = TrainSettings()
     parser.add_argument("--lfw", type=Path, required=True, help="LFW folder holding pairs.txt and lfw-deepfunneled/")
@@ -48,8 +48,9 @@ def image_folds(pairs) -> dict[str, int]:
 
 def handle(args: argparse.Namespace) -> int:
     """Embed, cross-validate on LFW, check on held-out AT&T people, train the shipped head, write it and its record."""
-    from facewatch.evaluation import LFW_IMAGES, ProtocolError, read_pairs
-    from facewatch.siamese import TrainSettings, train_head
+    from facewatch.evaluation.datasets import ProtocolError
+    from facewatch.evaluation.lfw import LFW_IMAGES, read_pairs
+    from facewatch.identity.siamese import TrainSettings, train_head
 
     if args.epochs < 1 or args.hidden < 1:
         raise UserError("--epochs and --hidden must be at least 1")
@@ -108,7 +109,7 @@ def handle(args: argparse.Namespace) -> int:
 
 def _cross_validate(pairs, lfw, mirror: bool, train) -> dict:
     """LFW 10-fold for the head (one head per test fold, trained on the other nine) and for cosine, side by side."""
-    from facewatch.evaluation import lfw_verification
+    from facewatch.evaluation.lfw import lfw_verification
 
     folds = image_folds(pairs)
     image_fold = np.array([folds[key] for key in lfw.keys])
@@ -136,7 +137,7 @@ def _cross_validate(pairs, lfw, mirror: bool, train) -> dict:
 
 def _att_split(args: argparse.Namespace, pipe) -> dict:
     """AT&T embeddings split by person (seeded): training people and held-out people, never both."""
-    from facewatch.evaluation import identity_images
+    from facewatch.evaluation.identification import identity_images
 
     keys, names = identity_images(args.att)
     people = sorted(set(names))
@@ -161,7 +162,7 @@ def _att_split(args: argparse.Namespace, pipe) -> dict:
 
 def _att_metrics(head, threshold: float, att: dict, cosine_threshold: float) -> dict:
     """Balanced verification accuracy on every pair of the held-out AT&T people, at the deployed thresholds."""
-    from facewatch.evaluation import all_pairs, balanced_accuracy, pair_scores
+    from facewatch.evaluation.metrics import all_pairs, balanced_accuracy, pair_scores
 
     vectors = att["heldout_vectors"]
     i, j, same = all_pairs(att["heldout_names"])

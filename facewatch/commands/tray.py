@@ -9,7 +9,7 @@ import sys
 
 from facewatch.config import load_config
 
-log = logging.getLogger("facewatch.tray")
+log = logging.getLogger("facewatch.ui.tray")
 ENROLL_SHOTS = 5
 
 
@@ -20,8 +20,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Take the single-instance lock, build the daemon, and run it under the tray icon until Quit."""
-    from facewatch.instance import AlreadyRunning, InstanceLock
-    from facewatch.tray import TrayError
+    from facewatch.system.instance import AlreadyRunning, InstanceLock
+    from facewatch.ui.tray import TrayError
 
     config = load_config(args.config)
     try:
@@ -37,11 +37,11 @@ def handle(args: argparse.Namespace) -> int:
 
 def _tray(config, dry_run: bool) -> int:
     """Wire the tray's "enroll me now" to a guided capture of the logged-in user, then run."""
-    from facewatch.commands.run import build_daemon
-    from facewatch.enroll import enroll_from_frames
+    from facewatch.app import build_daemon
     from facewatch.events import events_path
-    from facewatch.gallery import person_dir
-    from facewatch.tray import run_with_tray
+    from facewatch.identity.enroll import enroll_from_frames
+    from facewatch.identity.gallery import person_dir
+    from facewatch.ui.tray import run_with_tray
 
     daemon = build_daemon(config, config.camera.source, dry_run=dry_run)
 

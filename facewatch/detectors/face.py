@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import numpy as np
 
 from facewatch.detectors.base import Face
 from facewatch.detectors.mtcnn_onnx import detect_faces
-from facewatch.embedding import cpu_session
-from facewatch.paths import write_private
+from facewatch.weights.ort import cpu_session
 
 # The ONNX files `export_mtcnn` writes, in cascade order (P-, R-, O-Net).
 MTCNN_ONNX_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
@@ -133,45 +131,3 @@ class OnnxMtcnnFaceDetector:
             image_rgb, self._pnet, self._rnet, self._onet, self.min_face_size, self.thresholds
         )
         return _faces(boxes, scores, landmarks, self.min_probability)
-
-
-def export_mtcnn(out_dir: Path) -> list[Path]:
-    """Export the facenet-pytorch wheel's P-, R- and O-Net to ONNX in out_dir (atomically); return the 3 paths.
-
-    P-Net takes any image height/width, R-/O-Net any batch of 24x24 / 48x48 crops. Needs torch (build time only).
-    """
-    import io
-
-    import torch
-    from facenet_pytorch.models.mtcnn import ONet, PNet, RNet
-
-    # (network, sample input shape, input name, output names, dynamic input axes, dynamic output axes)
-    pyramid_level = {0: "batch", 2: "height", 3: "width"}
-    heatmap = {0: "batch", 2: "rows", 3: "cols"}
-    crops = {0: "batch"}
-    nets = [
-        (PNet, (1, 3, 36, 48), "image", ["box_regression", "face_probability"], pyramid_level, heatmap),
-        (RNet, (2, 3, 24, 24), "crops", ["box_regression", "face_probability"], crops, crops),
-        (ONet, (2, 3, 48, 48), "crops", ["box_regression", "landmarks", "face_probability"], crops, crops),
-    ]
-    paths = []
-    for (net_class, shape, input_name, output_names, dynamic_in, dynamic_out), filename in zip(nets, MTCNN_ONNX_FILES):
-        buffer = io.BytesIO()
-        # The TorchScript exporter (dynamo=False): the dynamo one needs the onnxscript package, which is not a
-        # dependency. torch flags it as deprecated; the warning says nothing the user can act on.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.onnx.export(
-                net_class().eval(),
-                (torch.zeros(shape),),
-                buffer,
-                input_names=[input_name],
-                output_names=output_names,
-                dynamic_axes={input_name: dynamic_in, **{name: dynamic_out for name in output_names}},
-                opset_version=17,
-                dynamo=False,
-            )
-        path = Path(out_dir) / filename
-        write_private(path, buffer.getvalue())
-        paths.append(path)
-    return paths

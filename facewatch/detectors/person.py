@@ -18,7 +18,7 @@ import numpy as np
 from facewatch.detectors.base import Detection
 from facewatch.detectors.face import check_image
 from facewatch.detectors.mtcnn_onnx import nms
-from facewatch.embedding import cpu_session
+from facewatch.weights.ort import cpu_session
 
 # Privacy: by default ultralytics resolves DNS names at import to decide whether it is online, and when it is, sends
 # usage events to Google Analytics after every predict, checks PyPI for updates and pip-installs missing packages.
@@ -222,7 +222,11 @@ class OnnxPersonDetector:
         fixed = isinstance(height, int) and isinstance(width, int)
         self.imgsz: tuple[int, int] = (height, width) if fixed else (int(imgsz), int(imgsz))
         self._input = inputs[0].name
-        from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument, RuntimeException
+        from onnxruntime.capi.onnxruntime_pybind11_state import (
+            Fail,
+            InvalidArgument,
+            RuntimeException,
+        )
 
         try:
             self.detect(np.zeros((*self.imgsz, 3), np.uint8))

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-log = logging.getLogger("facewatch.models")
+log = logging.getLogger("facewatch.weights.registry")
 
 
 class ModelError(RuntimeError):
@@ -20,6 +20,8 @@ class ModelError(RuntimeError):
 
 
 @dataclass(frozen=True)
+
+
 class ModelSpec:
     """One weight file: its name on disk, pinned sha256 (None when produced on this machine), and its source."""
 
@@ -179,8 +181,9 @@ def person_model_path(model: str, dirs: list[Path]) -> Path:
 
 def _ultralytics_download(name: str, dest: Path) -> Path:
     """Let ultralytics fetch one of its released weights into `dest`; ModelError (with the offline fix) on failure."""
-    import facewatch.detectors.person  # noqa: F401  (sets ultralytics' offline/no-analytics switches first)
     from ultralytics.utils.downloads import attempt_download_asset
+
+    import facewatch.detectors.person  # noqa: F401  (sets ultralytics' offline/no-analytics switches first)
 
     target = dest / name
     try:
@@ -202,7 +205,7 @@ def casia_weights(dirs: list[Path]) -> Path:
     found = locate(CASIA_WEIGHTS, dirs)
     if found is not None:
         return require(CASIA_WEIGHTS, dirs)
-    from facewatch.facenet_convert import convert_to_file
+    from facewatch.build.facenet_convert import convert_to_file
 
     graph = require("graph_final.pb", dirs)
     out = writable_dir(dirs) / CASIA_WEIGHTS
@@ -215,40 +218,6 @@ def casia_weights(dirs: list[Path]) -> Path:
 def exported_person_name(model: str, imgsz: int) -> str:
     """File name of the ONNX export of a .pt person model at one input size, e.g. yolov5nu_320.onnx."""
     return f"{Path(model).stem}_{imgsz}.onnx"
-
-
-def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path | None) -> list[Path]:
-    """Export every network of the onnx engine into the first model dir (with sidecar hashes); return the files.
-
-    MTCNN and FaceNet come from the torch weights; a .pt person model goes through ultralytics' exporter, an
-    .onnx one is used as it is. Needs torch: this is the build step, never run by the daemon.
-    """
-    from facewatch.detectors.face import export_mtcnn
-    from facewatch.embedding import export_facenet
-
-    out = writable_dir(dirs)
-    built = export_mtcnn(out)
-    built.append(export_facenet(casia_weights(dirs), out / "facenet_casia-webface.onnx"))
-    if vggface2 is not None:
-        built.append(export_facenet(vggface2, out / "facenet_vggface2.onnx"))
-    if Path(person_model).suffix.lower() == ".pt":
-        built.append(_export_person(person_model_path(person_model, dirs), imgsz,
-                                    out / exported_person_name(person_model, imgsz)))
-    for path in built:
-        record_hash(path)
-    return built
-
-
-def _export_person(weights: Path, imgsz: int, target: Path) -> Path:
-    """Export a YOLO .pt to ONNX at `imgsz` with ultralytics and move it to `target`."""
-    import shutil
-
-    import facewatch.detectors.person  # noqa: F401  (ultralytics' offline/no-analytics switches first)
-    from ultralytics import YOLO
-
-    exported = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False))
-    shutil.move(str(exported), target)
-    return target
 
 
 def status(dirs: list[Path]) -> list[tuple[str, str, str]]:

@@ -12,11 +12,11 @@ import cv2
 import numpy as np
 
 from facewatch.detectors.base import Face, FaceDetector
-from facewatch.gallery import face_count_problem
+from facewatch.identity.gallery import face_count_problem
 from facewatch.imageio import ImageError, read_rgb
 from facewatch.paths import private_dir, write_private
 
-log = logging.getLogger("facewatch.enroll")
+log = logging.getLogger("facewatch.identity.enroll")
 
 MIN_SHARPNESS = 60.0  # variance of the Laplacian on the face crop; below it the shot is blurred
 MIN_BRIGHTNESS, MAX_BRIGHTNESS = 50.0, 215.0  # mean grey level of the face: too dark / washed out

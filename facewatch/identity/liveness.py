@@ -19,7 +19,7 @@ import numpy as np
 
 from facewatch.config import Liveness
 from facewatch.detectors.base import Face, FaceDetector
-from facewatch.identify import Identified
+from facewatch.identity.pipeline import Identified
 from facewatch.tracking.iou import containment_matrix
 from facewatch.tracking.tracks import MIN_FACE_INSIDE, UNKNOWN, Track
 

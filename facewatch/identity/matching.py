@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from facewatch.siamese import HeadError, SiameseHead
+from facewatch.identity.siamese import HeadError, SiameseHead
 
 # Cosine-similarity thresholds per FaceNet weight set; a probe scoring below it against its best gallery identity
 # is "unknown". casia-webface: the mean of the ten thresholds LFW's 10-fold protocol chose with the daemon's

@@ -8,9 +8,9 @@ from typing import Protocol
 import numpy as np
 
 from facewatch.detectors.base import Face, FaceDetector
-from facewatch.embedding import face_crops
-from facewatch.gallery import Gallery
-from facewatch.matching import Match, Matcher, decide
+from facewatch.identity.embedding import face_crops
+from facewatch.identity.gallery import Gallery
+from facewatch.identity.matching import Match, Matcher, decide
 
 # Context around the MTCNN box, in pixels of the 160 px crop: on LFW 10-fold with casia-webface, margin 0 scored
 # 97.80 %, 16: 98.65 %, 24: 98.57 %, 32: 98.73 %, 40: 98.57 %, 44: 98.33 % (`facewatch eval lfw --margin N`).

@@ -18,7 +18,7 @@ import numpy as np
 from facewatch.imageio import ImageError, image_files, read_rgb
 from facewatch.paths import write_private
 
-log = logging.getLogger("facewatch.gallery")
+log = logging.getLogger("facewatch.identity.gallery")
 
 # Embeds every face of an RGB image: returns (N, D) unit-length embeddings, one row per face found.
 EmbedFaces = Callable[[np.ndarray], np.ndarray]

@@ -1,35 +1,23 @@
-"""What facewatch does to the desktop: lock the screen and notify, per OS, plus a dry-run recorder.
+"""Screen locking per OS: a chain of lock methods, tried in order, each reached through injectable hooks.
 
 Every OS hook is reached through injectable `platform`, `env`, `which`, `run` (and `native` for ctypes), so
-tests can play any OS or desktop without running anything. Commands are argument lists (never a shell
-string) and run with a timeout; a lock method that fails hands over to the next one.
+tests can play any OS or desktop without running anything; a lock method that fails hands over to the next one.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from facewatch.paths import open_private_append
+from facewatch.actions.runner import CommandRunner, Run, Which
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("facewatch.actions")
 
-APP = "facewatch"
-# Upper bound on one lock/notify command; a hung D-Bus call must not stall the daemon.
-COMMAND_TIMEOUT_S = 5.0
-# How long a desktop notification stays up, in milliseconds (D-Bus Notify's expire_timeout).
-NOTIFICATION_MS = 10_000
-
-Which = Callable[[str], "str | None"]
-Run = Callable[..., subprocess.CompletedProcess]
 
 # D-Bus screensaver services that implement Lock: (bus name, object path, interface), tried in this order.
 SCREENSAVERS: tuple[tuple[str, str, str], ...] = (
@@ -53,6 +41,8 @@ NO_LOCKER_HINT = (
 
 
 @dataclass(frozen=True)
+
+
 class LockResult:
     """The outcome of one lock request: whether it locked, by which method, and why not when it did not."""
 
@@ -82,52 +72,9 @@ class Locker(Protocol):
         ...
 
 
-class Notifier(Protocol):
-    """Shows a desktop notification (or logs it where the OS offers none)."""
-
-    def notify(self, title: str, body: str) -> None:
-        """Show `title`/`body` to the user; never raises."""
-        ...
-
-
 @dataclass(frozen=True)
-class Outcome:
-    """What one external command did: None error means exit status 0."""
-
-    error: str | None
-    output: str = ""
 
 
-class CommandRunner:
-    """Runs argument-list commands with a timeout and turns every way they can fail into an error string."""
-
-    def __init__(self, run: Run, env: Mapping[str, str], timeout: float = COMMAND_TIMEOUT_S) -> None:
-        self._run = run
-        self._env = env
-        self._timeout = timeout
-
-    def __call__(self, command: Sequence[str]) -> Outcome:
-        """Run `command` (no shell) and return its stdout, or why it failed (exit status, timeout, OSError)."""
-        try:
-            proc = self._run(
-                list(command),
-                capture_output=True,
-                text=True,
-                timeout=self._timeout,
-                env=dict(self._env),
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return Outcome(f"timed out after {self._timeout:g} s")
-        except OSError as exc:
-            return Outcome(f"could not start: {exc}")
-        if proc.returncode != 0:
-            said = (proc.stderr or proc.stdout or "").strip()
-            return Outcome(f"exit status {proc.returncode}" + (f": {said}" if said else ""))
-        return Outcome(None, proc.stdout or "")
-
-
-@dataclass(frozen=True)
 class LockMethod:
     """One way to lock: a name for logs and doctor, and an attempt that returns None or why it failed."""
 
@@ -314,151 +261,3 @@ def find_locker(
         methods = _freedesktop_methods(env, which, runner)
         return ChainLocker(methods, NO_LOCKER_HINT, _logind_locked_probe(which("loginctl"), runner, env))
     return ChainLocker(methods, NO_LOCKER_HINT)
-
-
-def _backslash_quoted(text: str, quote: str) -> str:
-    """`text` between `quote`s, with backslash, the quote, newline, CR and tab backslash-escaped.
-
-    GVariant text format and AppleScript both read string literals with these C-style escapes.
-    """
-    escaped = text.replace("\\", "\\\\").replace(quote, "\\" + quote)
-    escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
-    return f"{quote}{escaped}{quote}"
-
-
-def gvariant_string(text: str) -> str:
-    """Quote `text` as a GVariant text-format string literal, the form gdbus parses its call arguments in."""
-    return _backslash_quoted(text, "'")
-
-
-def notify_send_command(path: str, title: str, body: str) -> list[str]:
-    """notify-send; `--` stops a title starting with '-' from being read as an option."""
-    return [path, f"--app-name={APP}", "--", title, body]
-
-
-def gdbus_notify_command(path: str, title: str, body: str) -> list[str]:
-    """org.freedesktop.Notifications.Notify through gdbus, every argument typed so no introspection is needed."""
-    return [
-        path, "call", "--session",
-        "--dest", "org.freedesktop.Notifications",
-        "--object-path", "/org/freedesktop/Notifications",
-        "--method", "org.freedesktop.Notifications.Notify",
-        gvariant_string(APP), "uint32 0", gvariant_string(""), gvariant_string(title), gvariant_string(body),
-        "@as []", "@a{sv} {}", f"int32 {NOTIFICATION_MS}",
-    ]
-
-
-def applescript_string(text: str) -> str:
-    """Quote `text` as an AppleScript string literal, so no text can end the string and run as script."""
-    return _backslash_quoted(text, '"')
-
-
-def osascript_notify_command(path: str, title: str, body: str) -> list[str]:
-    """`display notification` with title and body as escaped AppleScript literals."""
-    return [path, "-e", f"display notification {applescript_string(body)} with title {applescript_string(title)}"]
-
-
-class CommandNotifier:
-    """Shows notifications by running a command; a failing command is logged once, then quietly."""
-
-    def __init__(self, name: str, runner: CommandRunner, build: Callable[[str, str], list[str]]) -> None:
-        self.name = name
-        self._runner = runner
-        self._build = build
-        self._warned = False
-
-    def notify(self, title: str, body: str) -> None:
-        """Run the notification command; log a failure (once at warning level) instead of raising."""
-        error = self._runner(self._build(title, body)).error
-        if error:
-            log.log(logging.DEBUG if self._warned else logging.WARNING, "notification via %s failed: %s",
-                    self.name, error)
-            self._warned = True
-
-
-class LogNotifier:
-    """Where no desktop notifier exists: says why once, then logs each notification."""
-
-    def __init__(self, why: str) -> None:
-        self.name = f"log only ({why})"
-        self._why = why
-        self._warned = False
-
-    def notify(self, title: str, body: str) -> None:
-        """Log the notification; the first call also logs why there is no desktop notification."""
-        if not self._warned:
-            log.warning("no desktop notifications: %s; notifications go to the log", self._why)
-            self._warned = True
-        log.info("notification: %s: %s", title, body)
-
-
-def find_notifier(
-    platform: str = sys.platform,
-    env: Mapping[str, str] = os.environ,
-    which: Which = shutil.which,
-    run: Run = subprocess.run,
-) -> CommandNotifier | LogNotifier:
-    """Pick the desktop notifier: notify-send or gdbus (Linux/BSD), osascript (macOS), the log (Windows)."""
-    runner = CommandRunner(run, env)
-    if platform == "win32":
-        return LogNotifier("Windows toast notifications are not implemented")
-    if platform == "darwin":
-        candidates = (("osascript", osascript_notify_command),)
-    else:
-        candidates = (("notify-send", notify_send_command), ("gdbus", gdbus_notify_command))
-    for tool, build in candidates:
-        path = which(tool)
-        if path:
-            return CommandNotifier(tool, runner, lambda title, body, p=path, b=build: b(p, title, body))
-    return LogNotifier(f"none of {', '.join(tool for tool, _ in candidates)} is installed")
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """One action the dry-run recorder received: when (epoch s), what ("lock" or "notify"), and why."""
-
-    time: float
-    action: str
-    reason: str
-
-
-class DryRunRecorder:
-    """A Locker and Notifier that records requests instead of acting: for tests and `facewatch run --no-lock`.
-
-    With `path`, each entry is also appended as one JSON line to a file created 0600 (it names people).
-    """
-
-    def __init__(self, path: Path | None = None, clock: Callable[[], float] = time.time) -> None:
-        self.path = path
-        self.entries: list[Recorded] = []
-        self._clock = clock
-
-    def _record(self, action: str, reason: str) -> None:
-        entry = Recorded(self._clock(), action, reason)
-        self.entries.append(entry)
-        if self.path is not None:
-            with open_private_append(self.path) as f:
-                f.write(json.dumps(asdict(entry)) + "\n")
-
-    @property
-    def available(self) -> bool:
-        """Always: recording cannot be missing."""
-        return True
-
-    def is_locked(self) -> bool:
-        """Never: the recorder does not lock, so the daemon goes on watching after a recorded lock."""
-        return False
-
-    def lock(self, reason: str) -> LockResult:
-        """Record a lock request; the screen stays unlocked."""
-        self._record("lock", reason)
-        return LockResult(True, "dry-run", "recorded; the screen was not locked")
-
-    def notify(self, title: str, body: str) -> None:
-        """Record a notification as "title: body"."""
-        self._record("notify", f"{title}: {body}")
-
-    def describe(self) -> str:
-        """Say that nothing is locked, and where the record goes."""
-        where = f", recorded to {self.path}" if self.path is not None else ""
-        return f"dry run: lock requests are recorded, the screen is not locked{where}"

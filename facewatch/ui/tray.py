@@ -21,13 +21,13 @@ from typing import Any, Callable
 
 from PIL import Image, ImageDraw
 
+from facewatch import APP
 from facewatch.daemon import Daemon, State
 from facewatch.paths import open_private_append, private_dir
 from facewatch.tracking.tracks import UNKNOWN
 
 log = logging.getLogger(__name__)
 
-APP = "facewatch"
 POLL_S = 0.5  # how often the icon looks at the daemon state
 STOP_TIMEOUT_S = 3.0  # how long run() waits for the icon's own loop to end after quit()
 ICON_SIZE = 64

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from facewatch.paths import private_dir, state_dir
 
-log = logging.getLogger("facewatch.instance")
+log = logging.getLogger("facewatch.system.instance")
 
 LOCK_NAME = "facewatch.lock"
 # Windows locks byte ranges and a locked range cannot be read by others: lock one byte far past the PID text.

@@ -9,23 +9,15 @@ torch engine and the export.
 
 from __future__ import annotations
 
-import ctypes
 import gc
-import sys
-import time
-import tempfile
 import threading
-import warnings
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from facewatch.paths import write_private
-
-if TYPE_CHECKING:
-    import onnxruntime
+from facewatch.weights.ort import cpu_session, release_freed_memory
 
 EMBEDDING_DIM = 512
 CROP_SIZE = 160
@@ -75,49 +67,6 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     """Scale each row to unit length (rows of norm below 1e-12 are divided by 1e-12), as torch's F.normalize."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)
-
-
-def release_freed_memory() -> None:
-    """Hand the memory the C heap holds freed back to the OS (glibc's malloc_trim); does nothing elsewhere.
-
-    ONNX Runtime frees its load-time copies of the weights, and without the arena each run's activations, but
-    glibc keeps freed blocks in the heap: RSS would stay at the peak (+150 MB after loading FaceNet fp32).
-    """
-    if sys.platform.startswith("linux"):
-        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # absent from non-glibc C libraries
-        if trim is not None:
-            trim(0)
-
-
-def cpu_session(
-    path: Path, what: str, hint: str, threads: int = 1, memory_arena: bool = False
-) -> onnxruntime.InferenceSession:
-    """Open an ONNX model in ONNX Runtime on the CPU, set up for a light background process.
-
-    `threads` intra-op threads, one inter-op thread, sequential execution; pool threads sleep instead of spinning
-    between runs (the cores are shared with the user's work). Without the memory arena, buffers are freed after
-    each run instead of kept at their peak size for the life of the process. A missing or unreadable file raises
-    FileNotFoundError / ValueError naming `what` and ending with `hint` (how to get a good file).
-    """
-    import onnxruntime as ort
-
-    path = Path(path)
-    if int(threads) < 1:
-        raise ValueError(f"threads must be 1 or more, got {threads}")
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist; {hint}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = int(threads)
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.enable_cpu_mem_arena = bool(memory_arena)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for unreadable models
-        raise ValueError(f"{what} {path} is not a readable ONNX file ({exc}); {hint}") from exc
-    release_freed_memory()
-    return session
 
 
 class Embedder:
@@ -204,7 +153,7 @@ class TorchEmbedder(Embedder):
             return self.model(torch.from_numpy(batch)).numpy()
 
 
-_ONNX_HINT = "build it with `facewatch models build` (facewatch.embedding.export_facenet)"
+ONNX_HINT = "build it with `facewatch models build` (facewatch.identity.embedding.export_facenet)"
 
 
 class OnnxEmbedder(Embedder):
@@ -212,7 +161,7 @@ class OnnxEmbedder(Embedder):
 
     def __init__(self, path: Path, threads: int = 1, memory_arena: bool = False) -> None:
         """Open the exported network (threads = ONNX Runtime intra-op threads) and check that it is a FaceNet."""
-        self._session = cpu_session(path, "FaceNet model", _ONNX_HINT, threads, memory_arena)
+        self._session = cpu_session(path, "FaceNet model", ONNX_HINT, threads, memory_arena)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         shape = inputs[0].shape if len(inputs) == 1 else []
         if (
@@ -223,7 +172,7 @@ class OnnxEmbedder(Embedder):
             or outputs[0].shape[-1:] != [EMBEDDING_DIM]
         ):
             found = f"inputs {[i.shape for i in inputs]}, outputs {[o.shape for o in outputs]}"
-            raise ValueError(f"{path} is not a FaceNet export ({found}); {_ONNX_HINT}")
+            raise ValueError(f"{path} is not a FaceNet export ({found}); {ONNX_HINT}")
         self.input_size = (shape[2], shape[3])
         self._input = inputs[0].name
 
@@ -232,56 +181,6 @@ class OnnxEmbedder(Embedder):
         embeddings = self._session.run(None, {self._input: batch})[0]
         release_freed_memory()  # about 8 MB per crop, needed again only at the next face pass
         return embeddings
-
-
-def export_facenet(state_dict_path: Path, out_path: Path) -> Path:
-    """Export an InceptionResnetV1 state dict to ONNX (atomically) for OnnxEmbedder; return out_path.
-
-    Input "crops": (batch, 3, 160, 160) float32 standardised crops, any batch; output "embeddings": (batch, 512)
-    L2-normalised. Needs torch (build time only).
-    """
-    import io
-
-    import torch
-
-    model = TorchEmbedder.from_state_dict(state_dict_path).model
-    buffer = io.BytesIO()
-    # The TorchScript exporter (dynamo=False): the dynamo one needs the onnxscript package, which is not a
-    # dependency. torch flags it as deprecated; the warning says nothing the user can act on.
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            model,
-            (torch.zeros(2, 3, CROP_SIZE, CROP_SIZE),),
-            buffer,
-            input_names=[ONNX_INPUT],
-            output_names=[ONNX_OUTPUT],
-            dynamic_axes={ONNX_INPUT: {0: "batch"}, ONNX_OUTPUT: {0: "batch"}},
-            opset_version=17,
-            dynamo=False,
-        )
-    out_path = Path(out_path)
-    write_private(out_path, buffer.getvalue())
-    return out_path
-
-
-def quantize_facenet(fp32_path: Path, out_path: Path) -> Path:
-    """Write an int8 copy of an exported FaceNet (dynamic quantization, atomically); return out_path.
-
-    Weights become uint8: 4x smaller file and resident memory. Not the default: its embeddings differ from fp32
-    (cosine >= 0.997 on real crops), so its LFW accuracy decides. uint8 rather than int8 weights: ONNX
-    Runtime's ConvInteger ran 5x slower with int8 weights here, and matched fp32 less closely (cosine 0.995).
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    fp32_path, out_path = Path(fp32_path), Path(out_path)
-    if not fp32_path.is_file():
-        raise FileNotFoundError(f"FaceNet model {fp32_path} does not exist; {_ONNX_HINT}")
-    with tempfile.TemporaryDirectory() as tmp:
-        quantized = Path(tmp) / out_path.name
-        quantize_dynamic(fp32_path, quantized, weight_type=QuantType.QUInt8)
-        write_private(out_path, quantized.read_bytes())
-    return out_path
 
 
 class IdleReleasingEmbedder:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facewatch.embedding import EMBEDDING_DIM
-from facewatch.models import ModelError
+from facewatch.identity.embedding import EMBEDDING_DIM
+from facewatch.weights.registry import ModelError
 
 FEATURES = 2 * EMBEDDING_DIM
 MAX_PAIRS_PER_STEP = 65_536  # pairs scored per numpy step in similarity(): bounds memory for big galleries

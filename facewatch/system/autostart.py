@@ -13,11 +13,11 @@ import sys
 from pathlib import Path, PurePath, PureWindowsPath
 from typing import Any, Mapping, Protocol, Sequence
 
+from facewatch import APP
 from facewatch.paths import write_private
 
-APP = "facewatch"
 DESKTOP_FILE = f"{APP}.desktop"
-LAUNCH_AGENT_LABEL = "io.github.facewatch.tray"
+LAUNCH_AGENT_LABEL = "io.github.facewatch.ui.tray"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 
 # Desktop Entry spec: an Exec argument holding any of these must be double-quoted.

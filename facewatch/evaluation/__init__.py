@@ -1,0 +1,1 @@
+"""Measured accuracy: verification metrics, the LFW protocol, dataset embeddings, open-set identification."""

@@ -1,0 +1,154 @@
+"""Face embeddings of a whole image dataset (central face, crop, embed), cached on disk so a rerun costs seconds."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facewatch.detectors.base import Face, FaceDetector
+from facewatch.identity.embedding import face_crops, l2_normalize
+from facewatch.imageio import read_rgb
+from facewatch.paths import write_private
+
+EMBED_CHUNK = 64  # images read, cropped and embedded per step: bounds memory, paces progress reports
+
+
+class ProtocolError(ValueError):
+    """A pairs file or dataset folder that does not follow the protocol; the message names the file and line."""
+
+
+def central_face(faces: Sequence[Face], image_shape: tuple[int, ...]) -> Face | None:
+    """The face whose box centre is nearest the image centre (LFW centres the labelled person), or None."""
+    if not faces:
+        return None
+    centre = np.array([image_shape[1], image_shape[0]], np.float64) / 2
+    return min(faces, key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre)))
+
+
+@dataclass(frozen=True)
+
+
+class DatasetEmbeddings:
+    """Per image of a dataset: the face box used, whether MTCNN found it, and embeddings of the crop and its flip."""
+
+    keys: list[str]
+    boxes: np.ndarray
+    found: np.ndarray
+    plain: np.ndarray
+    flipped: np.ndarray
+
+    def vectors(self, mirror: bool = False) -> np.ndarray:
+        """(N, 512) unit embeddings: of the crop, or with `mirror` the normalised sum of the crop's and its flip's."""
+        return l2_normalize(self.plain + self.flipped) if mirror else l2_normalize(self.plain)
+
+    def rows(self, keys: Sequence[str]) -> np.ndarray:
+        """Row indices of the given image keys."""
+        index = {k: i for i, k in enumerate(self.keys)}
+        return np.array([index[k] for k in keys], np.int64)
+
+    @property
+    def no_face(self) -> list[str]:
+        """Images where MTCNN found no face: their box is the dataset's median face box instead."""
+        return [k for k, f in zip(self.keys, self.found) if not f]
+
+
+def _cache_file(cache_dir: Path, tag: str, key: str) -> Path:
+    """A cache file name that changes whenever the settings it depends on change."""
+    return Path(cache_dir) / f"{tag}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+
+
+def _cached(path: Path | None, key: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Arrays loaded from `path` if it was written for the same `key`, else computed and written there (0600)."""
+    if path is not None and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["key"]) == key:
+                    return {name: data[name] for name in data.files if name != "key"}
+        except (OSError, ValueError, KeyError):
+            pass  # unreadable or foreign cache: recompute
+    arrays = compute()
+    if path is not None:
+        buffer = io.BytesIO()
+        np.savez(buffer, key=np.array(key), **arrays)
+        write_private(path, buffer.getvalue())
+    return arrays
+
+
+def _find_boxes(root: Path, keys: list[str], detector: FaceDetector, progress) -> dict[str, np.ndarray]:
+    """The central face box of every image; images without a face get the median face box of the others,
+    scaled to their size (deep-funneled LFW and cropped face sets put the face in the same place)."""
+    boxes = np.zeros((len(keys), 4), np.float64)
+    sizes = np.zeros((len(keys), 2), np.float64)
+    found = np.zeros(len(keys), bool)
+    for i, key in enumerate(keys):
+        image = read_rgb(root / key)
+        sizes[i] = image.shape[1], image.shape[0]
+        face = central_face(detector.detect(image), image.shape)
+        if face is not None:
+            boxes[i], found[i] = face.box, True
+        if progress:
+            progress("detect", i + 1, len(keys))
+    if found.any():
+        relative = np.median(boxes[found] / np.tile(sizes[found], 2), axis=0)
+    else:
+        relative = np.array([0.0, 0.0, 1.0, 1.0])  # nothing found anywhere: use whole images
+    boxes[~found] = relative * np.tile(sizes[~found], 2)
+    return {"boxes": boxes, "found": found}
+
+
+def _embed_boxes(root: Path, keys: list[str], boxes: np.ndarray, embedder, margin: int, progress) -> dict:
+    """Embeddings of every image's box crop and of its horizontal flip."""
+    plain, flipped = [], []
+    for start in range(0, len(keys), EMBED_CHUNK):
+        crops = np.stack([
+            face_crops(read_rgb(root / key), boxes[i], margin=margin)[0]
+            for i, key in enumerate(keys[start : start + EMBED_CHUNK], start)
+        ])
+        plain.append(embedder.embed(crops))
+        flipped.append(embedder.embed(np.ascontiguousarray(crops[:, :, ::-1])))
+        if progress:
+            progress("embed", min(start + EMBED_CHUNK, len(keys)), len(keys))
+    return {"plain": np.concatenate(plain), "flipped": np.concatenate(flipped)}
+
+
+def embed_dataset(
+    root: Path,
+    keys: Sequence[str],
+    detector: FaceDetector,
+    embedder,
+    *,
+    model_id: str,
+    detector_id: str,
+    margin: int = 0,
+    cache_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> DatasetEmbeddings:
+    """Detect the central face of each image under `root` (relative `keys`), crop it with `margin`, embed it.
+
+    Boxes are cached per (dataset, detector settings) and embeddings per (boxes, model, margin) in `cache_dir`
+    (0600 files), so changing the margin re-embeds without re-detecting and a rerun only reads two files.
+    """
+    root, keys = Path(root), sorted(keys)
+    missing = [k for k in keys if not (root / k).is_file()]
+    if missing:
+        raise ProtocolError(f"{len(missing)} image(s) missing under {root}, e.g. {missing[0]}")
+    listing = hashlib.sha256("\n".join(keys).encode()).hexdigest()
+    box_key = f"boxes|{root.resolve()}|{listing}|{detector_id}"
+    tag = root.name or "dataset"
+    boxes = _cached(
+        cache_dir and _cache_file(cache_dir, f"{tag}-boxes", box_key),
+        box_key,
+        lambda: _find_boxes(root, keys, detector, progress),
+    )
+    emb_key = f"embeddings|{box_key}|{model_id}|margin={margin}"
+    emb = _cached(
+        cache_dir and _cache_file(cache_dir, f"{tag}-{model_id}-m{margin}", emb_key),
+        emb_key,
+        lambda: _embed_boxes(root, keys, boxes["boxes"], embedder, margin, progress),
+    )
+    return DatasetEmbeddings(keys, boxes["boxes"], boxes["found"].astype(bool), emb["plain"], emb["flipped"])

@@ -1,0 +1,1 @@
+"""The operating system around the daemon: login autostart and the single-instance lock."""

@@ -1,0 +1,1 @@
+"""What the user sees: the tray icon and the --show preview window."""

@@ -1,0 +1,1 @@
+"""Weight files: the registry (names, sha256, sources, model dirs) and ONNX Runtime sessions."""
