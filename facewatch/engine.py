@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import logging
 import os
 import sys
@@ -26,6 +27,7 @@ from facewatch.weights.registry import (
     person_model_path,
     require,
 )
+from facewatch.weights.variants import chosen_file
 
 log = logging.getLogger("facewatch.engine")
 
@@ -71,12 +73,21 @@ def lean_heap() -> None:
 
 
 def choose_engine(config: Config) -> str:
-    """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files."""
+    """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files, or
+    when the torch extra is not installed (then a missing file says to run the build)."""
     if config.engine != "auto":
         return config.engine
+    if importlib.util.find_spec("torch") is None:
+        return "onnx"
     dirs = model_dirs(config)
     needed = [*ONNX_FACE_FILES[:3], f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
     return "onnx" if all(locate(name, dirs) for name in needed) else "torch"
+
+
+def onnx_file(name: str, dirs: list[Path], resolve=require) -> Path:
+    """The graph the onnx engine loads for plain file `name`: the variant `facewatch models build` chose and
+    optimised for this CPU (weights/variants), else the plain file itself (resolved and verified by `resolve`)."""
+    return chosen_file(Path(name).stem, dirs) or resolve(name, dirs)
 
 
 def _onnx_person_name(config: Config) -> str:
@@ -91,7 +102,7 @@ def load_person_detector(config: Config, engine: str = "torch"):
     if engine == "onnx":
         from facewatch.detectors.person import OnnxPersonDetector
 
-        path = person_model_path(_onnx_person_name(config), dirs)
+        path = onnx_file(_onnx_person_name(config), dirs, person_model_path)
         return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
     from facewatch.detectors.person import YoloPersonDetector
 
@@ -106,7 +117,7 @@ def load_facenet(config: Config, engine: str = "torch", weights: str | None = No
     if engine == "onnx":
         from facewatch.identity.embedding import OnnxEmbedder
 
-        return FaceNetChoice(weights, OnnxEmbedder(require(f"facenet_{weights}.onnx", dirs)))
+        return FaceNetChoice(weights, OnnxEmbedder(onnx_file(f"facenet_{weights}.onnx", dirs)))
     from facewatch.identity.embedding import TorchEmbedder
 
     if weights == "vggface2":
@@ -122,7 +133,7 @@ def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipel
     f = config.face
     options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
     if engine == "onnx":
-        detector = OnnxMtcnnFaceDetector(*(require(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
+        detector = OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
     else:
         for net in ("pnet.pt", "rnet.pt", "onet.pt"):
             require(net, dirs)

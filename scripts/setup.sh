@@ -30,7 +30,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing facewatch with its torch stack into $VENV (first time: a few GB, ~2 min)"
     # The extra pins torch and torchvision as a pair, so the resolver cannot take a torch wheel that no
     # installable torchvision matches.
-    $PIP install -q -e '.[torch,test]'
+    $PIP install -q -e '.[torch,reference,test]'
     # facenet-pytorch (MTCNN and InceptionResnetV1 for the torch engine) declares pins on torch<2.3 and numpy<2
     # that it does not need; --no-deps keeps the stack as it is. An extra cannot say --no-deps, hence this line.
     $PIP install -q --no-deps facenet-pytorch==2.6.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -16,6 +17,25 @@ DATA = SHARED / "data"
 SHARED_MODELS = SHARED / "models"
 # Converted/built models are written here once and reused across test runs (gitignored).
 BUILD_MODELS = REPO / ".cache" / "models"
+
+
+# The light install has no torch stack: tests of the torch engine (or that use it as their reference) skip there.
+HAVE_TORCH = all(importlib.util.find_spec(m) is not None for m in ("torch", "facenet_pytorch", "ultralytics"))
+TORCH_REASON = "needs the torch extra (pip install 'facewatch[torch]'); this is the light install"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip the tests marked `torch` where the torch stack is not installed, saying so."""
+    if not HAVE_TORCH:
+        for item in items:
+            if "torch" in item.keywords:
+                item.add_marker(pytest.mark.skip(reason=TORCH_REASON))
+
+
+def need_torch() -> None:
+    """Skip the calling test or fixture in the light install (no torch)."""
+    if not HAVE_TORCH:
+        pytest.skip(TORCH_REASON)
 
 
 def need(path: Path) -> Path:
@@ -51,6 +71,7 @@ def isolated_home(tmp_path_factory, monkeypatch, request) -> Path:
 @pytest.fixture(scope="session")
 def face_pipeline(model_dirs):
     """The real face pass (MTCNN + FaceNet casia-webface, converted once into .cache/models), shared by tests."""
+    need_torch()
     from facewatch.detectors.face import MtcnnFaceDetector
     from facewatch.identity.embedding import TorchEmbedder
     from facewatch.identity.pipeline import FacePipeline

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import DATA, REPO, need
 
-from facewatch.build.export import build_onnx
+from facewatch.build.onnx_models import build_onnx
 from facewatch.config import load_config
 from facewatch.engine import choose_engine
 from facewatch.identity.embedding import IdleReleasingEmbedder
@@ -26,8 +26,9 @@ def onnx_dirs(model_dirs, tmp_path_factory) -> str:
     """Model dirs with a fresh onnx build first (kept apart so other tests stay on the torch engine)."""
     out = tmp_path_factory.mktemp("onnx-models")
     dirs = [out] + [Path(d) for d in model_dirs.split(os.pathsep)]
-    built = build_onnx(dirs, "yolo11n_int8_320.onnx", 320, vggface2=None)
-    assert sorted(p.name for p in built) == sorted(ONNX_FACE_FILES)
+    choices = build_onnx(dirs, "yolo11n_int8_320.onnx", 320, vggface2=None)
+    assert sorted(c.network for c in choices) == sorted([Path(n).stem for n in ONNX_FACE_FILES] + ["yolo11n_int8_320"])
+    assert all((out / c.file).is_file() for c in choices)
     return os.pathsep.join(str(d) for d in dirs)
 
 

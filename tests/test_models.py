@@ -14,6 +14,7 @@ from facewatch.weights import registry
 from facewatch.weights.registry import ModelError, person_model_path, require, status
 
 
+@pytest.mark.torch
 def test_torchvision_nms_runs_with_the_installed_torch():
     line = check_nms()
     assert "nms OK" in line

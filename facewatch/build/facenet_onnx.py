@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from facewatch.build.graphdef import GraphDefError, Node, read_graph
+from facewatch.identity.embedding import ONNX_HINT, ONNX_INPUT, ONNX_OUTPUT
 from facewatch.paths import write_private
 
-ONNX_INPUT = "crops"  # the names OnnxEmbedder and the torch export use
-ONNX_OUTPUT = "embeddings"
 TF_OUTPUT = "embeddings"
 OPSET = 17
 _NHWC_TO_NCHW_AXIS = {0: 0, 1: 2, 2: 3, 3: 1, -1: 1}
@@ -284,3 +283,31 @@ def build_facenet_onnx(pb_path: Path, out_path: Path) -> Path:
     """Translate the frozen graph and write the ONNX file atomically (0600); return out_path."""
     write_private(Path(out_path), translate_graph(pb_path).SerializeToString())
     return Path(out_path)
+
+
+def quantize_facenet(fp32_path: Path, out_path: Path) -> Path:
+    """Write an int8 copy of a FaceNet ONNX file (dynamic quantization, atomically, 0600); return out_path.
+
+    Weights become uint8: 4x smaller file and resident memory (FaceNet held: +41 MB instead of +106 MB here).
+    Its embeddings differ from fp32 (cosine >= 0.997 on real crops). uint8 rather than int8 weights: ONNX
+    Runtime's ConvInteger ran 5x slower with int8 weights here, and matched fp32 less closely (cosine 0.995).
+    """
+    import logging
+    import tempfile
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    if not fp32_path.is_file():
+        raise FileNotFoundError(f"FaceNet model {fp32_path} does not exist; {ONNX_HINT}")
+    quant_log = logging.getLogger()  # the quantizer advises pre-processing on the root logger; not actionable here
+    level = quant_log.level
+    quant_log.setLevel(logging.ERROR)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            quantized = Path(tmp) / out_path.name
+            quantize_dynamic(fp32_path, quantized, weight_type=QuantType.QUInt8)
+            write_private(out_path, quantized.read_bytes())
+    finally:
+        quant_log.setLevel(level)
+    return out_path
