@@ -21,6 +21,7 @@ from facewatch.identity.matching import (
 from facewatch.identity.pipeline import FacePipeline
 from facewatch.weights.registry import (
     ONNX_FACE_FILES,
+    ModelError,
     casia_weights,
     exported_person_name,
     locate,
@@ -102,7 +103,12 @@ def load_person_detector(config: Config, engine: str = "torch"):
     if engine == "onnx":
         from facewatch.detectors.person import OnnxPersonDetector
 
-        path = onnx_file(_onnx_person_name(config), dirs, person_model_path)
+        name = _onnx_person_name(config)
+        if name != p.model and locate(name, dirs) is None:
+            raise ModelError(f"person.model {p.model} has no ONNX export ({name}) for the onnx engine: "
+                             f"`facewatch models build` makes it (a .pt needs the torch extra: "
+                             f"pip install 'facewatch[torch]'), or set person.model to an .onnx file")
+        path = onnx_file(name, dirs, person_model_path)
         return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
     from facewatch.detectors.person import YoloPersonDetector
 
@@ -125,19 +131,23 @@ def load_facenet(config: Config, engine: str = "torch", weights: str | None = No
     return FaceNetChoice(weights, TorchEmbedder.from_state_dict(casia_weights(dirs)))
 
 
-def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipeline, str]:
-    """MTCNN + FaceNet on `engine`, from verified files; returns the pipeline and the FaceNet weight set."""
+def load_face_detector(config: Config, engine: str = "torch"):
+    """MTCNN with the `face` settings on `engine`, from verified files."""
     from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 
     dirs = model_dirs(config)
     f = config.face
     options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
     if engine == "onnx":
-        detector = OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
-    else:
-        for net in ("pnet.pt", "rnet.pt", "onet.pt"):
-            require(net, dirs)
-        detector = MtcnnFaceDetector(**options)
+        return OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
+    for net in ("pnet.pt", "rnet.pt", "onet.pt"):
+        require(net, dirs)
+    return MtcnnFaceDetector(**options)
+
+
+def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipeline, str]:
+    """MTCNN + FaceNet on `engine`, from verified files; returns the pipeline and the FaceNet weight set."""
+    detector = load_face_detector(config, engine)
     weights = facenet_weights(config)
     embedder = IdleReleasingEmbedder(lambda: load_facenet(config, engine, weights).embedder,
                                      config.embedding.release_idle_s)

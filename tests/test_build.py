@@ -167,7 +167,7 @@ print(json.dumps({"modules": len(names), "failed": failed}))
 
 def test_every_runtime_module_imports_without_torch():
     done = subprocess.run([sys.executable, "-c", BLOCKER], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(REPO)})
+                          check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["modules"] >= 40 and result["failed"] == {}

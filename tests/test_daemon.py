@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from common import (
     write_segment,  # bench/common.py: one way to cut a real scene out of a clip
 )
@@ -166,6 +167,7 @@ def test_a_held_count_change_runs_the_face_pass_once_after_the_cooldown():
 VIDEO_COUNTS = [5, 6, 5, 6, 7, 6, 7, 7, 7, 7, 7, 7, 8, 7, 8, 7, 7, 7, 6, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 3, 3, 3, 4, 3, 2, 5, 5, 6, 6, 6, 5, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 5, 6, 5, 5, 5, 5, 5, 5, 4, 4, 5, 4, 5, 5, 5, 3, 4, 3, 4, 4, 4, 4, 4, 5, 6, 5, 5, 4, 5, 5, 4, 5, 5, 5, 4]
 
 
+@pytest.mark.torch
 def test_video_counts_every_frame_and_the_cooldown_absorbs_flicker(tmp_path, model_dirs, monkeypatch):
     clip = need(DATA / "facenet_pytorch_samples" / "examples" / "video.mp4")
     counts = []

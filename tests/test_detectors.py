@@ -18,6 +18,8 @@ from conftest import DATA, REPO, SHARED_MODELS, need
 from facewatch.detectors.face import MtcnnFaceDetector, check_image
 from facewatch.detectors.person import ModelNotFoundError, YoloPersonDetector
 
+pytestmark = pytest.mark.torch  # the torch engine's detectors (ultralytics, facenet-pytorch)
+
 YOLO11 = SHARED_MODELS / "yolo11n_int8_320.onnx"
 YOLO8 = SHARED_MODELS / "yolov8n_int8.onnx"
 TWO_PEOPLE = DATA / "face_recognition_examples/examples/two_people.jpg"

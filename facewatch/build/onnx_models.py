@@ -24,7 +24,14 @@ from facewatch.detectors.face import MTCNN_ONNX_FILES
 from facewatch.paths import write_private
 from facewatch.weights.ort import cpu_session
 from facewatch.weights.registry import (
-    ModelError, exported_person_name, person_model_path, record_hash, require, sha256_of, sidecar, writable_dir,
+    ModelError,
+    exported_person_name,
+    person_model_path,
+    record_hash,
+    require,
+    sha256_of,
+    sidecar,
+    writable_dir,
 )
 from facewatch.weights.variants import Choice
 

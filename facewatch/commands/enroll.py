@@ -21,7 +21,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Enroll, then print each photo kept or refused; exit 1 when nothing was added."""
-    from facewatch.detectors.face import MtcnnFaceDetector
+    from facewatch.engine import choose_engine, load_face_detector
     from facewatch.identity.enroll import enroll_images
 
     config = load_config(args.config)
@@ -31,9 +31,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
-    f = config.face
-    detector = MtcnnFaceDetector(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds),
-                                 min_probability=f.min_probability)
+    detector = load_face_detector(config, choose_engine(config))  # MTCNN on onnx too: enroll works without torch
     if args.images:
         results = enroll_images(folder, args.images, detector)
     else:

@@ -196,6 +196,9 @@ def person_model_path(model: str, dirs: list[Path]) -> Path:
 
 def _ultralytics_download(name: str, dest: Path) -> Path:
     """Let ultralytics fetch one of its released weights into `dest`; ModelError (with the offline fix) on failure."""
+    if importlib.util.find_spec("ultralytics") is None:
+        raise ModelError(f"person model {name} is an ultralytics download, which needs the torch extra "
+                         f"(pip install 'facewatch[torch]'); or set person.model to an .onnx file")
     from ultralytics.utils.downloads import attempt_download_asset
 
     import facewatch.detectors.person  # noqa: F401  (sets ultralytics' offline/no-analytics switches first)
