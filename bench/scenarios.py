@@ -15,9 +15,9 @@ import json
 import os
 import pickle
 import shutil
+import statistics
 import subprocess
 import sys
-import statistics
 import tempfile
 import threading
 import time

@@ -36,9 +36,9 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     from facewatch.identity.liveness import LivenessMonitor
     from facewatch.paths import state_dir
     from facewatch.policy import LockPolicy, PolicyRunner
-    from facewatch.tracking.continuity import ContinuityCheck
     from facewatch.system.camera_yield import watch_camera
     from facewatch.system.idle import find_idle_probe
+    from facewatch.tracking.continuity import ContinuityCheck
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
 

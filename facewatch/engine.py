@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -21,12 +22,14 @@ from facewatch.identity.pipeline import FacePipeline
 from facewatch.weights.registry import (
     MTCNN_ONNX_FILES,
     MTCNN_TORCH_FILES,
+    ModelError,
     casia_weights,
     exported_person_name,
     locate,
     person_model_path,
     require,
 )
+from facewatch.weights.variants import chosen_file
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def engine_choice(config: Config) -> tuple[str, str]:
     files (the reason names the ones missing)."""
     if config.engine != "auto":
         return config.engine, f"engine is {config.engine} in the config"
+    if importlib.util.find_spec("torch") is None:
+        return "onnx", "auto: the torch extra is not installed"
     dirs = model_dirs(config)
     missing = [name for name in needed_files(config, "onnx") if not locate(name, dirs)]
     if not missing:
@@ -97,6 +102,12 @@ def engine_choice(config: Config) -> tuple[str, str]:
 def choose_engine(config: Config) -> str:
     """The engine engine_choice picks."""
     return engine_choice(config)[0]
+
+
+def onnx_file(name: str, dirs: list[Path], resolve=require) -> Path:
+    """The graph the onnx engine loads for plain file `name`: the variant `facewatch models build` chose and
+    optimised for this CPU (weights/variants), else the plain file itself (resolved and verified by `resolve`)."""
+    return chosen_file(Path(name).stem, dirs) or resolve(name, dirs)
 
 
 def _onnx_person_name(config: Config) -> str:
@@ -111,7 +122,12 @@ def load_person_detector(config: Config, engine: str) -> PersonDetector:
     if engine == "onnx":
         from facewatch.detectors.person import OnnxPersonDetector
 
-        path = person_model_path(_onnx_person_name(config), dirs)
+        name = _onnx_person_name(config)
+        if name != p.model and locate(name, dirs) is None:
+            raise ModelError(f"person.model {p.model} has no ONNX export ({name}) for the onnx engine: "
+                             f"`facewatch models build` makes it (a .pt needs the torch extra: "
+                             f"pip install 'facewatch[torch]'), or set person.model to an .onnx file")
+        path = onnx_file(name, dirs, person_model_path)
         return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
     from facewatch.detectors.person import YoloPersonDetector
 
@@ -126,7 +142,7 @@ def load_facenet(config: Config, engine: str, weights: str | None = None) -> Fac
     if engine == "onnx":
         from facewatch.identity.embedding import OnnxEmbedder
 
-        return FaceNetChoice(weights, OnnxEmbedder(require(f"facenet_{weights}.onnx", dirs)))
+        return FaceNetChoice(weights, OnnxEmbedder(onnx_file(f"facenet_{weights}.onnx", dirs)))
     from facewatch.identity.embedding import TorchEmbedder
 
     if weights == "vggface2":
@@ -140,9 +156,11 @@ def load_face_detector(config: Config, engine: str) -> FaceDetector:
 
     f = config.face
     options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
-    files = [require(name, model_dirs(config)) for name in needed_files(config, engine)[:3]]
+    dirs, names = model_dirs(config), needed_files(config, engine)[:3]
     if engine == "onnx":
-        return OnnxMtcnnFaceDetector(*files, **options)
+        return OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in names), **options)
+    for name in names:
+        require(name, dirs)  # verified, though facenet-pytorch loads its own copies
     return MtcnnFaceDetector(**options)
 
 

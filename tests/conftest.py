@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pytest
 from helpers.desktop import start_session_bus, stop
-from helpers.shared import BUILD_MODELS, DATA, SHARED_MODELS, need
+from helpers.shared import BUILD_MODELS, DATA, HAVE_TORCH, SHARED_MODELS, TORCH_REASON, need, need_torch
 
 # Fixtures that load real weights: every test that uses one (directly or through another fixture) is slow.
 REAL_NETWORK_FIXTURES = {"model_dirs", "face_pipeline"}
 
 
+# The light install has no torch stack: tests marked `torch` (the torch engine, or torch as their reference) skip.
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that load real networks `slow`, so `pytest -m "not slow"` is a quick pass (CI runs all)."""
+    """Mark the tests that load real networks `slow`, so `pytest -m "not slow"` is a quick pass (CI runs all);
+    skip the tests marked `torch` where the torch stack is not installed, saying so."""
     for item in items:
         if REAL_NETWORK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+        if not HAVE_TORCH and "torch" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=TORCH_REASON))
 
 
 @pytest.fixture
@@ -55,6 +59,7 @@ def session_bus(monkeypatch) -> str:
 @pytest.fixture(scope="session")
 def face_pipeline(model_dirs):
     """The real face pass (MTCNN + FaceNet casia-webface, converted once into .cache/models), shared by tests."""
+    need_torch()
     from facewatch.detectors.face import MtcnnFaceDetector
     from facewatch.identity.embedding import TorchEmbedder
     from facewatch.identity.pipeline import FacePipeline

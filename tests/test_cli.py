@@ -70,6 +70,7 @@ def test_bad_config_value_names_the_key(capsys, tmp_path):
     assert err.strip() == f"facewatch: error: {cfg}: trigger.cooldown_s = -1: must be a number >= 0"
 
 
+@pytest.mark.torch
 def test_models_verify_lists_the_offline_copies(capsys, model_dirs, monkeypatch):
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
     code, out, err = run_cli(capsys, "models", "verify")
@@ -79,6 +80,7 @@ def test_models_verify_lists_the_offline_copies(capsys, model_dirs, monkeypatch)
     assert lines["graph_final.pb"] == "ok" and lines["onet.pt"] == "ok"
 
 
+@pytest.mark.torch
 def test_doctor_reports_each_check(capsys, model_dirs, monkeypatch, tmp_path, isolated_home):
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
     monkeypatch.setattr("facewatch.capture.probe_camera", lambda index, *a, **k: False)

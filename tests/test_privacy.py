@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.fakes import CountingEmbedder
 from helpers.shared import EXAMPLES, REPO, need
-from test_gallery import CountingEmbedder
 
 from facewatch import paths
 from facewatch.cli import main
@@ -68,6 +68,7 @@ def mode(path: Path) -> str:
     return oct(stat.S_IMODE(path.stat().st_mode))
 
 
+@pytest.mark.torch
 def test_a_replay_with_every_socket_blocked_works_attempts_nothing_and_writes_no_image(tmp_path, model_dirs):
     clip = need(EXAMPLES / "short_hamilton_clip.mp4")
     home, user_home, cwd = tmp_path / "facewatch home", tmp_path / "home", tmp_path / "cwd"
@@ -103,6 +104,7 @@ def test_a_replay_with_every_socket_blocked_works_attempts_nothing_and_writes_no
     assert mode(home / "state") == "0o700"
 
 
+@pytest.mark.torch
 def test_the_default_facenet_choice_attempts_no_download(model_dirs, monkeypatch, tmp_path):
     attempts = []
 

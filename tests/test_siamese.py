@@ -7,22 +7,23 @@ import json
 
 import numpy as np
 import pytest
-import torch
-from helpers.shared import DATA, need
+from helpers.shared import DATA, TORCH_REASON, need
 
-from facewatch.config import load_config
-from facewatch.engine import load_matcher
-from facewatch.evaluation.datasets import embed_dataset
-from facewatch.evaluation.identification import identity_images
-from facewatch.evaluation.metrics import all_pairs, balanced_accuracy, pair_scores
-from facewatch.identity.matching import (
+torch = pytest.importorskip("torch", reason=TORCH_REASON)
+
+from facewatch.config import load_config  # noqa: E402
+from facewatch.engine import load_matcher  # noqa: E402
+from facewatch.evaluation.datasets import embed_dataset  # noqa: E402
+from facewatch.evaluation.identification import identity_images  # noqa: E402
+from facewatch.evaluation.metrics import all_pairs, balanced_accuracy, pair_scores  # noqa: E402
+from facewatch.identity.matching import (  # noqa: E402
     COSINE_THRESHOLDS,
     CosineMatcher,
     SiameseMatcher,
     decide,
     siamese_files,
 )
-from facewatch.identity.siamese import (
+from facewatch.identity.siamese import (  # noqa: E402
     FEATURES,
     HeadError,
     SiameseHead,

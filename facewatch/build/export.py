@@ -1,13 +1,14 @@
-"""Build step of the onnx engine: torch networks exported to ONNX, FaceNet quantized, the person model exported.
+"""The torch part of the onnx engine's build: torch networks exported to ONNX (the torch extra only).
 
-Needs torch (and ultralytics for a .pt person model): run by `facewatch models build`, never by the daemon.
+`facewatch models build` needs none of it for the default networks (build/onnx_models.py); it comes here for
+facenet-pytorch's vggface2 weights and a .pt person model, and the torch tests re-export MTCNN with it to check
+the graphs shipped in facewatch/data/mtcnn. Needs torch (and ultralytics for a .pt person model).
 """
 
 from __future__ import annotations
 
 import io
 import shutil
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,6 @@ import torch
 
 from facewatch.identity.embedding import (
     CROP_SIZE,
-    ONNX_HINT,
     ONNX_INPUT,
     ONNX_OUTPUT,
     TorchEmbedder,
@@ -24,11 +24,6 @@ from facewatch.identity.embedding import (
 from facewatch.paths import write_private
 from facewatch.weights.registry import (
     MTCNN_ONNX_FILES,
-    casia_weights,
-    exported_person_name,
-    person_model_path,
-    record_hash,
-    writable_dir,
 )
 
 
@@ -83,45 +78,7 @@ def export_facenet(state_dict_path: Path, out_path: Path) -> Path:
     return out_path
 
 
-def quantize_facenet(fp32_path: Path, out_path: Path) -> Path:
-    """Write an int8 copy of an exported FaceNet (dynamic quantization, atomically); return out_path.
-
-    Weights become uint8: 4x smaller file and resident memory. Not the default: its embeddings differ from fp32
-    (cosine >= 0.997 on real crops), so its LFW accuracy decides. uint8 rather than int8 weights: ONNX
-    Runtime's ConvInteger ran 5x slower with int8 weights here, and matched fp32 less closely (cosine 0.995).
-    """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    fp32_path, out_path = Path(fp32_path), Path(out_path)
-    if not fp32_path.is_file():
-        raise FileNotFoundError(f"FaceNet model {fp32_path} does not exist; {ONNX_HINT}")
-    with tempfile.TemporaryDirectory() as tmp:
-        quantized = Path(tmp) / out_path.name
-        quantize_dynamic(fp32_path, quantized, weight_type=QuantType.QUInt8)
-        write_private(out_path, quantized.read_bytes())
-    return out_path
-
-
-def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path | None) -> list[Path]:
-    """Export every network of the onnx engine into the first model dir (with sidecar hashes); return the files.
-
-    MTCNN and FaceNet come from the torch weights; a .pt person model goes through ultralytics' exporter, an
-    .onnx one is used as it is. Needs torch: this is the build step, never run by the daemon.
-    """
-    out = writable_dir(dirs)
-    built = export_mtcnn(out)
-    built.append(export_facenet(casia_weights(dirs), out / "facenet_casia-webface.onnx"))
-    if vggface2 is not None:
-        built.append(export_facenet(vggface2, out / "facenet_vggface2.onnx"))
-    if Path(person_model).suffix.lower() == ".pt":
-        built.append(_export_person(person_model_path(person_model, dirs), imgsz,
-                                    out / exported_person_name(person_model, imgsz)))
-    for path in built:
-        record_hash(path)
-    return built
-
-
-def _export_person(weights: Path, imgsz: int, target: Path) -> Path:
+def export_person(weights: Path, imgsz: int, target: Path) -> Path:
     """Export a YOLO .pt to ONNX at `imgsz` with ultralytics and move it to `target`."""
     from ultralytics import YOLO
 

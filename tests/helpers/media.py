@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from helpers.shared import need
+from helpers.shared import HAMILTON, STREET, TWO_PEOPLE, need
 
 
 def write_segment(src: Path, frames: range, out: Path) -> Path:
@@ -52,3 +52,25 @@ def write_video(path: Path, frames: Iterator[np.ndarray], fps: float) -> Path:
         raise ValueError(f"{path}: no frames to write")
     writer.release()
     return path
+
+
+# Person counts in Hamilton frames, checked by eye; the frames the person-detector parity tests use.
+HAMILTON_BY_EYE = {12: 3, 100: 1, 150: 1, 180: 1}
+HAMILTON_FRAMES = set(range(0, 275, 25)) | set(HAMILTON_BY_EYE)  # 13 frames
+STREET_FRAMES = set(range(0, 105, 9))  # 12 frames
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes (x1, y1, x2, y2)."""
+    inter = max(0.0, min(a[2], b[2]) - max(a[0], b[0])) * max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
+def people_frames() -> list[tuple[str, np.ndarray]]:
+    """(name, BGR frame): the two-people photo, 13 Hamilton frames and 12 street frames."""
+    import cv2
+
+    frames = [("two_people", cv2.imread(str(need(TWO_PEOPLE))))]
+    for clip, indexes in ((HAMILTON, HAMILTON_FRAMES), (STREET, STREET_FRAMES)):
+        frames += [(f"{clip.stem}[{i}]", frame) for i, frame in sorted(read_frames(clip, indexes).items())]
+    return frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -30,3 +31,16 @@ def need(path: Path) -> Path:
 
         pytest.skip(f"{path} is absent: clone facewatch beside its ../shared folder to run this test")
     return path
+
+
+# The light install has no torch stack: tests of the torch engine (or that use it as their reference) skip there.
+HAVE_TORCH = all(importlib.util.find_spec(m) is not None for m in ("torch", "facenet_pytorch", "ultralytics"))
+TORCH_REASON = "needs the torch extra (pip install 'facewatch[torch]'); this is the light install"
+
+
+def need_torch() -> None:
+    """Skip the calling test or fixture in the light install (no torch)."""
+    if not HAVE_TORCH:
+        import pytest
+
+        pytest.skip(TORCH_REASON)
