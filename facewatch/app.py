@@ -30,6 +30,7 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
         load_person_detector,
     )
     from facewatch.events import EventLog, events_path
+    from facewatch.identity.calibration import calibrate_gallery
     from facewatch.identity.gallery import load_gallery
     from facewatch.identity.liveness import LivenessMonitor
     from facewatch.paths import state_dir
@@ -48,10 +49,17 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     person = load_person_detector(config, engine)
     faces, weights = load_face_pipeline(config, engine)
     log.info("engine %s, FaceNet %s", engine, weights)
+    matcher = load_matcher(config, weights)
+
     def reload_gallery():
-        """The gallery as it is on disk now (cached embeddings reused)."""
-        return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
-                            gallery_model_id(weights))
+        """The gallery as it is on disk now (cached embeddings reused), calibrated per person."""
+        gallery = load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
+                               gallery_model_id(weights))
+        calibrate_gallery(gallery, faces.embed_crops, gallery_model_id(weights), matcher)
+        if not gallery.people:
+            log.warning("nobody is enrolled: every face is a stranger and locks the screen; "
+                        "enroll first: facewatch enroll NAME --images PHOTO... (or --from-camera)")
+        return gallery
 
     tr = config.tracking
     events = EventLog(events_path() if config.log.events else None)
@@ -61,7 +69,7 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
         locker, notifier = find_locker(), find_notifier()
     loop = Loop(
         source=frames, person=person, faces=faces, gallery=reload_gallery(), reload_gallery=reload_gallery,
-        matcher=load_matcher(config, weights),
+        matcher=matcher,
         trigger=CountTrigger(config.trigger.cooldown_s, config.trigger.recheck_s, config.trigger.retry_s),
         tracker=Tracker(tr.match_iou, tr.reverify_iou, tr.max_missed_s),
         events=events, fps=fps or cam.fps, active_fps=max(cam.active_fps, fps or cam.fps),

@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # it reads this once, when cv2 is first imported
     from facewatch.capture import SourceError
     from facewatch.config import ConfigError
+    from facewatch.identity.cohort import CohortError
     from facewatch.weights.registry import ModelError
 
     args = build_parser().parse_args(argv)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ConfigError, ModelError, SourceError, FileNotFoundError) as exc:
+    except (UserError, ConfigError, ModelError, CohortError, SourceError, FileNotFoundError) as exc:
         print(f"facewatch: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -33,18 +33,22 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"--count must be at least 1, got {args.count}")
     detector = load_face_detector(config, choose_engine(config))
     if args.images:
-        results = enroll_images(folder, args.images, detector)
+        results = enroll_images(folder, args.images, detector, config.enroll)
     else:
         results = _from_camera(folder, args.camera if args.camera is not None else config.camera.source,
-                               detector, args.count)
+                               detector, args.count, config.enroll)
     for r in results:
         print(f"  added {r.path}" if r.path else f"  skipped {r.source}: {r.reason}")
     added = sum(r.path is not None for r in results)
     print(f"{added} photo(s) enrolled for {args.name} in {folder}")
+    if added:
+        from facewatch.commands.gallery import print_calibration
+
+        print_calibration(config, only=args.name)
     return 0 if added else 1
 
 
-def _from_camera(folder, source, detector, count: int):
+def _from_camera(folder, source, detector, count: int, limits):
     """Run guided capture over live frames at a few fps, releasing the camera afterwards."""
     from facewatch.capture import (
         FrameSource,
@@ -61,4 +65,4 @@ def _from_camera(folder, source, detector, count: int):
             while (packet := frames.read(1.0)) is not None:
                 if packet.frame is not None:
                     yield packet.frame
-        return enroll_from_frames(folder, stream(), detector, count)
+        return enroll_from_frames(folder, stream(), detector, count, limits=limits)

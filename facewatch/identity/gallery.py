@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from facewatch.identity.matching import OperatingPoint
 from facewatch.imageio import ImageError, image_files, read_rgb
 from facewatch.paths import write_private
 
@@ -33,6 +34,8 @@ class Gallery:
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, 512), np.float32))
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Per-person decision scores (matching rule 2), set by identity/calibration.py; empty = uncalibrated.
+    points: dict[str, OperatingPoint] = field(default_factory=dict)
 
     @property
     def people(self) -> list[str]:
