@@ -7,6 +7,10 @@ import logging
 
 from facewatch.config import Config
 from facewatch.daemon import Daemon
+from facewatch.identity.calibration import OwnerCalibration
+from facewatch.identity.gallery import Gallery
+from facewatch.identity.matching import Matcher
+from facewatch.identity.pipeline import FacePipeline
 
 log = logging.getLogger("facewatch.run")
 
@@ -24,15 +28,12 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     from facewatch.engine import (
         engine_choice,
         facenet_choice,
-        gallery_cache_path,
-        gallery_model_id,
         lean_heap,
         load_face_pipeline,
         load_matcher,
         load_person_detector,
     )
     from facewatch.events import EventLog, events_path
-    from facewatch.identity.gallery import load_gallery
     from facewatch.identity.liveness import LivenessMonitor
     from facewatch.paths import state_dir
     from facewatch.policy import LockPolicy, PolicyRunner
@@ -53,10 +54,15 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     person = load_person_detector(config, engine)
     faces, weights = load_face_pipeline(config, engine)
     log.info("engine %s (%s); FaceNet %s (%s)", engine, engine_why, weights, facenet_choice(config)[1])
-    def reload_gallery():
-        """The gallery as it is on disk now (cached embeddings reused)."""
-        return load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
-                            gallery_model_id(weights), dataclasses.asdict(config.face))
+    matcher = load_matcher(config, weights)
+
+    def reload_gallery() -> Gallery:
+        """The gallery as it is on disk now, calibrated per person; says so when nobody is enrolled."""
+        gallery = calibrated_gallery(config, faces, weights, matcher)[0]
+        if not gallery.people:
+            log.warning("nobody is enrolled: every face is a stranger and locks the screen; "
+                        "enroll first: facewatch enroll NAME --images PHOTO... (or --from-camera)")
+        return gallery
 
     tr = config.tracking
     events = EventLog(events_path() if config.log.events else None,
@@ -68,7 +74,7 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     log.info("loading gallery %s", config.gallery_dir)  # a first load of hundreds of photos takes a while
     loop = Loop(
         source=frames, person=person, faces=faces, gallery=reload_gallery(), reload_gallery=reload_gallery,
-        matcher=load_matcher(config, weights),
+        matcher=matcher,
         trigger=CountTrigger(config.trigger.cooldown_s, config.trigger.recheck_s, config.trigger.retry_s),
         tracker=Tracker(tr.match_iou, tr.reverify_iou, tr.max_missed_s,
                         ContinuityCheck(tr.appearance_change, tr.scene_cut)),
@@ -82,3 +88,16 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     if frames.kind == "camera":
         loop.camera_yield = watch_camera(frames.source, lambda busy: frames.release() if busy else None)
     return Daemon(loop)
+
+
+def calibrated_gallery(config: Config, faces: FacePipeline, weights: str,
+                       matcher: Matcher) -> tuple[Gallery, dict[str, OwnerCalibration]]:
+    """The gallery on disk (checked cached embeddings reused) with each person's operating point: the one way
+    the daemon and `facewatch list` read it, so both use one cache key and one calibration."""
+    from facewatch.engine import gallery_cache_path, gallery_model_id
+    from facewatch.identity.calibration import calibrate_gallery
+    from facewatch.identity.gallery import load_gallery
+
+    gallery = load_gallery(config.gallery_dir, faces.embeddings_only, gallery_cache_path(config, weights),
+                           gallery_model_id(weights), dataclasses.asdict(config.face))
+    return gallery, calibrate_gallery(gallery, faces.embed_crops, gallery_model_id(weights), matcher)

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_native_logs(verbose=bool({"-v", "--verbose"} & set(words)))
     from facewatch.capture import SourceError, mask_secrets
     from facewatch.config import ConfigError
+    from facewatch.identity.cohort import CohortError
     from facewatch.weights.registry import ModelError
 
     args = build_parser().parse_args(argv)
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         handler.addFilter(_MaskSecrets())
     try:
         return int(args.handler(args) or 0)
-    except (UserError, ConfigError, ModelError, SourceError, FileNotFoundError) as exc:
+    except (UserError, ConfigError, ModelError, CohortError, SourceError, FileNotFoundError) as exc:
         print(f"facewatch: error: {mask_secrets(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

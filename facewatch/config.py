@@ -101,7 +101,7 @@ class Embedding:
 
 @dataclass(frozen=True)
 class Matching:
-    """How an embedding is compared with the gallery; threshold None = the measured one."""
+    """How an embedding is compared with the gallery; threshold None = each person's calibrated point."""
 
     method: Literal["cosine", "siamese"]
     threshold: float | None = _rule(ge=0, le=1)
@@ -112,6 +112,15 @@ class Gallery:
     """The enrolled people's photos; dir None = the user data dir (see Config.gallery_dir)."""
 
     dir: Path | None = _rule(folder=True)
+
+
+@dataclass(frozen=True)
+class Enroll:
+    """Which photos enrollment refuses, measured on the face as FaceNet sees it (resized to 160x160)."""
+
+    min_sharpness: float = _rule(ge=0)
+    min_contrast: float = _rule(ge=0)
+    max_brightness: float = _rule(ge=0, le=255)
 
 
 @dataclass(frozen=True)
@@ -179,6 +188,7 @@ class Config:
     embedding: Embedding
     matching: Matching
     gallery: Gallery
+    enroll: Enroll
     trigger: Trigger
     tracking: Tracking
     policy: Policy

@@ -13,7 +13,6 @@ from facewatch.config import Config, file_to_edit, model_dirs
 from facewatch.detectors.base import FaceDetector, PersonDetector
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.identity.matching import (
-    COSINE_THRESHOLDS,
     CosineMatcher,
     Matcher,
     SiameseMatcher,
@@ -173,21 +172,21 @@ def load_face_pipeline(config: Config, engine: str) -> tuple[FacePipeline, str]:
 
 
 def load_matcher(config: Config, weights: str, method: str | None = None) -> Matcher:
-    """The matcher of `method` (default `matching.method`) at `matching.threshold`, or when that is null (or set
-    for the other method) the threshold measured on LFW for these weights and this method."""
+    """The matcher of `method` (default `matching.method`) at `matching.threshold`; when that is null (or set for
+    the other method) cosine decides at each person's calibrated point and the Siamese head at its measured one."""
     method = method or config.matching.method
     threshold = config.matching.threshold if method == config.matching.method else None
     if method == "siamese":
         return SiameseMatcher.shipped(weights, threshold)
-    return CosineMatcher(COSINE_THRESHOLDS[weights] if threshold is None else threshold)
+    return CosineMatcher(threshold)
 
 
 def gallery_model_id(weights: str) -> str:
-    """What the gallery's cached embeddings depend on: the FaceNet weights and the crop margin (a change of
-    either must re-embed every photo)."""
-    from facewatch.identity.pipeline import CROP_MARGIN
+    """What the gallery's cached embeddings depend on: the FaceNet weights, the crop margin and the light
+    normalisation (a change of any must re-embed every photo)."""
+    from facewatch.identity.pipeline import CROP_MARGIN, LIGHT_VERSION
 
-    return f"{weights}-margin{CROP_MARGIN}"
+    return f"{weights}-margin{CROP_MARGIN}-{LIGHT_VERSION}"
 
 
 def gallery_cache_path(config: Config, weights: str) -> Path:

@@ -35,10 +35,10 @@ def handle(args: argparse.Namespace) -> int:
     detector = load_face_detector(config, choose_engine(config))  # MTCNN on onnx too: enroll works without torch
     try:
         if args.images:
-            results = enroll_images(folder, args.images, detector)
+            results = enroll_images(folder, args.images, detector, config.enroll)
         else:
             results = _from_camera(folder, args.camera if args.camera is not None else config.camera.source,
-                                   detector, args.count)
+                                   detector, args.count, config.enroll)
     except GalleryBusy as exc:
         raise UserError(str(exc)) from None
     except OSError as exc:  # the gallery folder is a file, read-only, a planted link...
@@ -47,10 +47,14 @@ def handle(args: argparse.Namespace) -> int:
         print(f"  added {r.path}" if r.path else f"  skipped {r.source}: {r.reason}")
     added = sum(r.path is not None for r in results)
     print(f"{added} photo(s) enrolled for {folder.name} in {folder}")
+    if added:
+        from facewatch.commands.gallery import print_calibration
+
+        print_calibration(config, only=folder.name)
     return 0 if added else 1
 
 
-def _from_camera(folder, source, detector, count: int):
+def _from_camera(folder, source, detector, count: int, limits):
     """Run guided capture over live frames at a few fps, releasing the camera afterwards."""
     from facewatch.capture import (
         FrameSource,
@@ -67,4 +71,4 @@ def _from_camera(folder, source, detector, count: int):
             while (packet := frames.read(1.0)) is not None:
                 if packet.frame is not None:
                     yield packet.frame
-        return enroll_from_frames(folder, stream(), detector, count)
+        return enroll_from_frames(folder, stream(), detector, count, limits=limits)

@@ -24,31 +24,46 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                      help="subtract the training folds' mean embedding before scoring")
     lfw.add_argument("--far", type=float, default=1e-3, help="false accept rate for the TAR figure (default 1e-3)")
     lfw.add_argument("--roc", type=Path, default=Path("lfw-roc.png"), help="ROC plot to write (default ./lfw-roc.png)")
-    ident = sub.add_parser("identify", help="open-set identification: names, strangers accepted, owners refused",
-                           description="Enroll some people of a folder, probe with everyone's other photos; "
-                                       "cosine and the Siamese head side by side.")
+    ident = sub.add_parser("identify", help="open-set identification at the daemon's decision",
+                           description="Enroll some people of a folder, probe with everyone's other photos, and "
+                                       "decide exactly as the daemon does: per-person calibration against the "
+                                       "shipped cohort, uncertain band, matching.threshold if set.")
     ident.add_argument("--data", type=Path, required=True, help="folder with one sub-folder of photos per person")
-    ident.add_argument("--gallery-per-person", type=int, default=3, metavar="K",
-                       help="photos enrolled per person (default 3)")
+    ident.add_argument("--gallery-per-person", type=int, default=5, metavar="K",
+                       help="photos enrolled per person (default 5, as --from-camera takes)")
     ident.add_argument("--enrolled", type=int, metavar="N",
                        help="people enrolled; the rest are strangers (default: half of those with more than K photos)")
-    ident.add_argument("--seed", type=int, default=0, help="seed of the random split (default 0)")
-    ident.add_argument("--heldout-only", action="store_true",
-                       help="leave out the people the shipped Siamese head was trained on (a fair comparison)")
-    for command in (lfw, ident):
-        add_pipeline_arguments(command)
+    ident.add_argument("--seed", type=int, default=0, help="seed of the first random split (default 0)")
+    ident.add_argument("--seeds", type=int, default=1, help="splits to run, seeds SEED, SEED+1, ... (default 1)")
+    ident.add_argument("--enroll-prefix", metavar="TEXT",
+                       help="enroll only from photos whose file name starts with TEXT and probe enrolled people "
+                            "only with the others (e.g. one camera session vs another)")
+    light = ident.add_mutually_exclusive_group()
+    light.add_argument("--gray", action="store_true", help="convert every photo to grey first (an IR or dim webcam)")
+    light.add_argument("--dim", action="store_true", help="darken every photo (gamma 2.2, half the light, "
+                                                          "sensor noise) first")
+    ident.add_argument("--json", action="store_true", help="print one JSON object of counts per run")
+    add_pipeline_arguments(lfw)
+    # identify measures the daemon's own decision, so its crops are the daemon's (the cohort's margin too).
+    add_pipeline_arguments(ident, crops=False)
 
 
-def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options that choose the embeddings: weights, crop margin, mirror averaging, cache folder."""
+def _crop_margin() -> int:
+    """The daemon's crop margin."""
     from facewatch.identity.pipeline import CROP_MARGIN
 
+    return CROP_MARGIN
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser, crops: bool = True) -> None:
+    """Options that choose the embeddings: weights, cache folder and, with `crops`, crop margin and mirroring."""
     parser.add_argument("--weights", choices=["casia-webface", "vggface2"],
                         help="FaceNet weights (default: config embedding.weights)")
-    parser.add_argument("--margin", type=int, default=CROP_MARGIN,
-                        help=f"crop margin in pixels of the 160 px crop (default {CROP_MARGIN}, the daemon's)")
-    parser.add_argument("--mirror", action="store_true",
-                        help="use the normalised mean of each face's and its mirror image's embeddings")
+    if crops:
+        parser.add_argument("--margin", type=int, default=_crop_margin(),
+                            help=f"crop margin in pixels of the 160 px crop (default {_crop_margin()}, the daemon's)")
+        parser.add_argument("--mirror", action="store_true",
+                            help="use the normalised mean of each face's and its mirror image's embeddings")
     parser.add_argument("--cache", type=Path,
                         help="folder for cached boxes and embeddings (default: eval/ in the user cache dir)")
 
@@ -74,19 +89,21 @@ class EvalPipeline:
     embedder: object
     weights: str
     detector_id: str
+    pipeline: object  # the daemon's FacePipeline: its embed_crops is what every face pass embeds with
 
 
 def load_pipeline(args: argparse.Namespace, config: Config) -> EvalPipeline:
     """The config's face pass with --weights applied (networks from verified weights, as the daemon loads them)."""
     from facewatch.engine import choose_engine, load_face_pipeline
 
-    if not 0 <= args.margin < 160:
-        raise UserError(f"--margin must be in [0, 160), got {args.margin}")
+    margin = getattr(args, "margin", _crop_margin())
+    if not 0 <= margin < 160:
+        raise UserError(f"--margin must be in [0, 160), got {margin}")
     if args.weights:
         config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, weights=args.weights))
     engine = choose_engine(config)
     pipeline, weights = load_face_pipeline(config, engine)
-    return EvalPipeline(pipeline.detector, pipeline.embedder, weights, detector_id(config.face, engine))
+    return EvalPipeline(pipeline.detector, pipeline.embedder, weights, detector_id(config.face, engine), pipeline)
 
 
 def detector_id(face, engine: str) -> str:
@@ -96,14 +113,19 @@ def detector_id(face, engine: str) -> str:
             f"min_probability={face.min_probability}")
 
 
-def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys: list[str]):
+def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys: list[str], variant: str = "colour"):
     """Embeddings of the images `keys` under `root` (cached in --cache or the user cache dir)."""
+    from types import SimpleNamespace
+
+    from facewatch.engine import gallery_model_id
     from facewatch.evaluation.datasets import embed_dataset
     from facewatch.paths import cache_dir
 
-    return embed_dataset(root, keys, pipe.detector, pipe.embedder, model_id=pipe.weights,
-                         detector_id=pipe.detector_id, margin=args.margin,
-                         cache_dir=args.cache or cache_dir() / "eval", progress=Progress())
+    # Crops go through the daemon's own embed_crops, so any pre-processing it does is measured too.
+    embedder = SimpleNamespace(embed=pipe.pipeline.embed_crops)
+    return embed_dataset(root, keys, pipe.detector, embedder, model_id=gallery_model_id(pipe.weights),
+                         detector_id=pipe.detector_id, margin=getattr(args, "margin", _crop_margin()),
+                         cache_dir=args.cache or cache_dir() / "eval", progress=Progress(), variant=variant)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -149,71 +171,65 @@ def _lfw(args: argparse.Namespace, config: Config) -> int:
 
 
 def _identify(args: argparse.Namespace, config: Config) -> int:
-    """Open-set identification with cosine and the Siamese head on the same split."""
-    from facewatch.engine import load_matcher
+    """Open-set identification over seeded splits, each person calibrated and judged as the daemon does."""
+    import json
+
+    from facewatch.engine import gallery_model_id, load_matcher
     from facewatch.evaluation.identification import (
+        eligible_people,
         identification_counts,
         identity_images,
         split_identities,
     )
+    from facewatch.identity.calibration import calibrate
+    from facewatch.identity.cohort import cohort_embeddings
+    from facewatch.identity.gallery import Gallery
     from facewatch.identity.matching import decide
-    from facewatch.identity.siamese import HeadError
+    from facewatch.paths import cache_dir
 
-    all_keys, all_names = identity_images(args.data)
-    pipe = load_pipeline(args, config)
-    trained = _trained_people(pipe.weights, args.data, set(all_names))
-    keep = [i for i, n in enumerate(all_names) if not (args.heldout_only and n in trained)]
-    keys, names = [all_keys[i] for i in keep], [all_names[i] for i in keep]
+    if args.seeds < 1:
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
+    keys, names = identity_images(args.data)
     k = args.gallery_per_person
-    eligible = sum(names.count(p) > k for p in set(names))
-    try:
-        split = split_identities(names, args.enrolled if args.enrolled is not None else max(1, eligible // 2),
-                                 k, args.seed)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    if args.heldout_only:
-        print(f"left out {len(trained)} people the Siamese head was trained on")
-    elif trained:
-        print(f"note: the Siamese head was trained on {len(trained)} of these people (its record lists them), so "
-              f"its row flatters it; compare on the others with --heldout-only")
-    embeddings = embed_folder(args, pipe, args.data, all_keys)  # the whole folder: one cache for every split
-    vectors = embeddings.vectors(args.mirror)[embeddings.rows(keys)]
-    no_face = sorted(set(embeddings.no_face) & set(keys))
-    gallery, probes = vectors[split.gallery], vectors[split.probes]
-    gallery_names = [names[i] for i in split.gallery]
-    print(f"{args.data}: {len(set(names))} people, {len(keys)} photos; enrolled {len(split.enrolled)} x {k} photos "
-          f"(seed {args.seed}); probes: {sum(t is not None for t in split.truth)} of enrolled people, "
-          f"{sum(t is None for t in split.truth)} of strangers")
-    print(f"no face found: {len(no_face)} photo(s) (embedded from the median face box)"
-          f"{': ' + ', '.join(no_face[:5]) + (' ...' if len(no_face) > 5 else '') if no_face else ''}")
-    print(f"{'matcher':<26}{'correct name':>14}{'wrong name':>12}{'owner refused':>15}{'stranger accepted':>19}")
-    for method in ("cosine", "siamese"):
+    enroll_only = None
+    if args.enroll_prefix:
+        enroll_only = [Path(key).name.startswith(args.enroll_prefix) for key in keys]
+    variant = "gray" if args.gray else "dim" if args.dim else "colour"
+    pipe = load_pipeline(args, config)
+    embeddings = embed_folder(args, pipe, args.data, keys, variant)
+    vectors, found = embeddings.vectors()[embeddings.rows(keys)], embeddings.found[embeddings.rows(keys)]
+    embedding_id = gallery_model_id(pipe.weights)
+    cohort = cohort_embeddings(pipe.pipeline.embed_crops, embedding_id, cache_dir() / f"cohort-{embedding_id}.npz")
+    matcher = load_matcher(config, pipe.weights)
+    if not args.json:
+        print(f"{args.data} ({variant}): {len(set(names))} people, {len(keys)} photos, no face found in "
+              f"{int((~found).sum())}; {k} photos enrolled per person, {args.seeds} seed(s) from {args.seed}")
+    total = None
+    for seed in range(args.seed, args.seed + args.seeds):
+        eligible = len(eligible_people(names, k, found, enroll_only))
         try:
-            matcher = load_matcher(config, pipe.weights, method)
-        except HeadError as exc:
-            print(f"{method:<26}unavailable: {exc}")
-            continue
-        c = identification_counts(decide(matcher, probes, gallery, gallery_names), split.truth)
-        label = f"{method} (threshold {matcher.threshold:.3f})"
-        print(f"{label:<26}{_rate(c.correct, c.owners):>14}{_rate(c.wrong, c.owners):>12}"
-              f"{_rate(c.owners_rejected, c.owners):>15}{_rate(c.strangers_accepted, c.strangers):>19}")
+            split = split_identities(names, args.enrolled if args.enrolled is not None else max(1, eligible // 2),
+                                     k, seed, usable=found, enroll_only=enroll_only)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        gallery = Gallery(names=[names[i] for i in split.gallery], embeddings=vectors[split.gallery])
+        gallery.points = {n: c.point for n, c in calibrate(gallery, cohort, matcher).items()}
+        matches = decide(matcher, vectors[split.probes], gallery.embeddings, gallery.names, gallery.points)
+        counts = identification_counts([m if found[i] else None for m, i in zip(matches, split.probes)],
+                                       split.truth)
+        if args.json:
+            print(json.dumps(counts.as_json()))
+        total = counts if total is None else total + counts
+    if not args.json:
+        t = total
+        print(f"owners:    {_rate(t.named, t.owners)} named, {_rate(t.misnamed, t.owners)} misnamed, "
+              f"{_rate(t.owners_uncertain, t.owners)} uncertain, {_rate(t.owners_unknown, t.owners)} unknown")
+        print(f"strangers: {_rate(t.accepted, t.strangers)} accepted, "
+              f"{_rate(t.strangers_uncertain, t.strangers)} uncertain, "
+              f"{_rate(t.strangers_unknown, t.strangers)} unknown; no face: {t.no_face} probe(s)")
     return 0
-
-
-def _trained_people(weights: str, folder: Path, people: set[str]) -> set[str]:
-    """Those of `people` (in `folder`) that the shipped Siamese head was trained on, per its record."""
-    import json
-
-    from facewatch.identity.matching import siamese_files
-
-    try:
-        record = json.loads(siamese_files(weights)[1].read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return set()
-    listed = record.get("split", {}).get("trained_people", {}).get(folder.name, [])
-    return set(people) if listed == "*" else set(people) & set(listed)  # "*": every person of that folder
 
 
 def _rate(count: int, total: int) -> str:
     """`count/total (pct %)`, or n/a when there is nothing to count."""
-    return f"{count}/{total} {100 * count / total:.1f}%" if total else "n/a"
+    return f"{count}/{total} ({100 * count / total:.1f} %)" if total else "n/a"

@@ -30,6 +30,8 @@ def handle(args: argparse.Namespace) -> int:
             print(f"  {shown_name(person.name)}: {len(image_files(person))} photo(s)")
         if not people:
             print("  (nobody enrolled: facewatch enroll NAME --images PHOTO...)")
+        else:
+            print_calibration(load_config(args.config))
         return 0
     try:
         person = person_dir(root, args.name)
@@ -45,6 +47,27 @@ def handle(args: argparse.Namespace) -> int:
 def shown_name(name: str) -> str:
     """A folder name as one line: one planted with a newline or escape is shown quoted, not obeyed."""
     return name if name.isprintable() else repr(name)
+
+
+def print_calibration(config, only: str | None = None) -> None:
+    """Each enrolled person's operating point and separation from the cohort of strangers (or just `only`'s),
+    with what to do when it is poor; the daemon calibrates the very same way at start."""
+    from facewatch.app import calibrated_gallery
+    from facewatch.engine import choose_engine, load_face_pipeline, load_matcher
+    from facewatch.identity.calibration import FAR_KNOWN, describe
+
+    faces, weights = load_face_pipeline(config, choose_engine(config))
+    matcher = load_matcher(config, weights)
+    gallery, calibration = calibrated_gallery(config, faces, weights, matcher)
+    print(f"calibration ({weights}; strangers named at most {100 * FAR_KNOWN:g} % of the time):"
+          if matcher.threshold is None else f"matching.threshold {matcher.threshold} overrides the calibration:")
+    for name, c in sorted(calibration.items()):
+        if only is None or name == only:
+            print(f"  {name}: {c.photos} photo(s) usable; {describe(c)}")
+            if c.advice:
+                print(f"    -> {c.advice}")
+    for problem in gallery.problems:
+        print(f"  photo not used: {problem}")
 
 
 def _remove(root: Path, person: Path, yes: bool) -> int:

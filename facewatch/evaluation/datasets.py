@@ -16,6 +16,26 @@ from facewatch.imageio import read_rgb
 from facewatch.paths import write_private
 
 EMBED_CHUNK = 64  # images read, cropped and embedded per step: bounds memory, paces progress reports
+# The "dim" variant: a camera in a dim room. Linear light scaled by DIM_GAIN through gamma DIM_GAMMA (mean grey
+# level ~120 becomes ~23), plus Gaussian sensor noise of DIM_NOISE grey levels, seeded per image.
+DIM_GAIN, DIM_GAMMA, DIM_NOISE = 0.5, 2.2, 4.0
+VARIANTS = ("colour", "gray", "dim")
+
+
+def render(image_rgb: np.ndarray, variant: str, key: str = "") -> np.ndarray:
+    """The image as another camera would see it: unchanged ("colour"), grey ("gray": an infrared or dim webcam
+    gives near-grey frames), or "dim" (darkened with sensor noise, reproducible per `key`)."""
+    if variant == "colour":
+        return image_rgb
+    if variant == "gray":
+        grey = np.asarray(image_rgb, np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        return np.repeat(np.clip(np.round(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    if variant == "dim":
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little"))
+        light = 255 * DIM_GAIN * (np.asarray(image_rgb, np.float32) / 255) ** DIM_GAMMA
+        noisy = light + rng.normal(0, DIM_NOISE, image_rgb.shape[:2]).astype(np.float32)[..., None]
+        return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
+    raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
 
 
 class ProtocolError(ValueError):
@@ -31,8 +51,6 @@ def central_face(faces: Sequence[Face], image_shape: tuple[int, ...]) -> Face | 
 
 
 @dataclass(frozen=True)
-
-
 class DatasetEmbeddings:
     """Per image of a dataset: the face box used, whether MTCNN found it, and embeddings of the crop and its flip."""
 
@@ -79,14 +97,15 @@ def _cached(path: Path | None, key: str, compute: Callable[[], dict[str, np.ndar
     return arrays
 
 
-def _find_boxes(root: Path, keys: list[str], detector: FaceDetector, progress) -> dict[str, np.ndarray]:
+def _find_boxes(root: Path, keys: list[str], detector: FaceDetector, variant: str,
+                progress) -> dict[str, np.ndarray]:
     """The central face box of every image; images without a face get the median face box of the others,
     scaled to their size (deep-funneled LFW and cropped face sets put the face in the same place)."""
     boxes = np.zeros((len(keys), 4), np.float64)
     sizes = np.zeros((len(keys), 2), np.float64)
     found = np.zeros(len(keys), bool)
     for i, key in enumerate(keys):
-        image = read_rgb(root / key)
+        image = render(read_rgb(root / key), variant, key)
         sizes[i] = image.shape[1], image.shape[0]
         face = central_face(detector.detect(image), image.shape)
         if face is not None:
@@ -101,12 +120,13 @@ def _find_boxes(root: Path, keys: list[str], detector: FaceDetector, progress) -
     return {"boxes": boxes, "found": found}
 
 
-def _embed_boxes(root: Path, keys: list[str], boxes: np.ndarray, embedder, margin: int, progress) -> dict:
+def _embed_boxes(root: Path, keys: list[str], boxes: np.ndarray, embedder, margin: int, variant: str,
+                 progress) -> dict:
     """Embeddings of every image's box crop and of its horizontal flip."""
     plain, flipped = [], []
     for start in range(0, len(keys), EMBED_CHUNK):
         crops = np.stack([
-            face_crops(read_rgb(root / key), boxes[i], margin=margin)[0]
+            face_crops(render(read_rgb(root / key), variant, key), boxes[i], margin=margin)[0]
             for i, key in enumerate(keys[start : start + EMBED_CHUNK], start)
         ])
         plain.append(embedder.embed(crops))
@@ -127,11 +147,13 @@ def embed_dataset(
     margin: int = 0,
     cache_dir: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    variant: str = "colour",
 ) -> DatasetEmbeddings:
     """Detect the central face of each image under `root` (relative `keys`), crop it with `margin`, embed it.
 
     Boxes are cached per (dataset, detector settings) and embeddings per (boxes, model, margin) in `cache_dir`
     (0600 files), so changing the margin re-embeds without re-detecting and a rerun only reads two files.
+    `variant` renders every image as another camera would see it first (see render()).
     """
     root, keys = Path(root), sorted(keys)
     missing = [k for k in keys if not (root / k).is_file()]
@@ -139,16 +161,18 @@ def embed_dataset(
         raise ProtocolError(f"{len(missing)} image(s) missing under {root}, e.g. {missing[0]}")
     listing = hashlib.sha256("\n".join(keys).encode()).hexdigest()
     box_key = f"boxes|{root.resolve()}|{listing}|{detector_id}"
-    tag = root.name or "dataset"
+    if variant != "colour":
+        box_key += f"|{variant}"
+    tag = (root.name or "dataset") + ("" if variant == "colour" else f"-{variant}")
     boxes = _cached(
         cache_dir and _cache_file(cache_dir, f"{tag}-boxes", box_key),
         box_key,
-        lambda: _find_boxes(root, keys, detector, progress),
+        lambda: _find_boxes(root, keys, detector, variant, progress),
     )
     emb_key = f"embeddings|{box_key}|{model_id}|margin={margin}"
     emb = _cached(
         cache_dir and _cache_file(cache_dir, f"{tag}-{model_id}-m{margin}", emb_key),
         emb_key,
-        lambda: _embed_boxes(root, keys, boxes["boxes"], embedder, margin, progress),
+        lambda: _embed_boxes(root, keys, boxes["boxes"], embedder, margin, variant, progress),
     )
     return DatasetEmbeddings(keys, boxes["boxes"], boxes["found"].astype(bool), emb["plain"], emb["flipped"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +28,6 @@ def identity_images(root: Path) -> tuple[list[str], list[str]]:
 
 
 @dataclass(frozen=True)
-
-
 class IdentifySplit:
     """Which images form the gallery of the enrolled people, and which are probes (truth None = stranger)."""
 
@@ -39,68 +37,104 @@ class IdentifySplit:
     enrolled: list[str]
 
 
-def split_identities(names: Sequence[str], enrolled: int, per_person: int, seed: int = 0) -> IdentifySplit:
-    """Seeded open-set split: `enrolled` people (among those with more than `per_person` images) get
-    `per_person` gallery images each; every other image of theirs and every image of everyone else is a probe."""
+def _candidates(names: Sequence[str], usable: Sequence[bool] | None,
+                enroll_only: Sequence[bool] | None) -> list[bool]:
+    """Which images may be enrolled: a face was found and, with sessions, the image is from the enroll session."""
+    return [(usable is None or bool(usable[i])) and (enroll_only is None or bool(enroll_only[i]))
+            for i in range(len(names))]
+
+
+def eligible_people(names: Sequence[str], per_person: int, usable: Sequence[bool] | None = None,
+                    enroll_only: Sequence[bool] | None = None) -> list[str]:
+    """People who can be enrolled with `per_person` images and still be probed (see split_identities)."""
+    candidate = _candidates(names, usable, enroll_only)
+    need = per_person + (0 if enroll_only is not None else 1)
+    return [p for p in sorted(set(names)) if sum(c for c, name in zip(candidate, names) if name == p) >= need]
+
+
+def split_identities(names: Sequence[str], enrolled: int, per_person: int, seed: int = 0,
+                     usable: Sequence[bool] | None = None, enroll_only: Sequence[bool] | None = None) -> IdentifySplit:
+    """Seeded open-set split: `enrolled` people get `per_person` gallery images each; every other image of theirs
+    and every image of everyone else is a probe.
+
+    Gallery images come only from `usable` images (a face was found: enrollment refuses the others) and, when
+    `enroll_only` is given, only from those images; an enrolled person's other `enroll_only` images are then not
+    probes either (enroll from one session, probe with another). An eligible person has more than `per_person`
+    candidate images (one to probe with), or exactly `per_person` when sessions are given.
+    """
     if per_person < 1:
         raise ValueError(f"gallery images per person must be at least 1, got {per_person}")
-    people = sorted(set(names))
-    eligible = [p for p in people if names.count(p) > per_person]
+    n, people = len(names), sorted(set(names))
+    sessions = enroll_only is not None
+    candidate = _candidates(names, usable, enroll_only)
+    eligible = eligible_people(names, per_person, usable, enroll_only)
     if not 1 <= enrolled <= len(eligible):
         raise ValueError(
             f"cannot enroll {enrolled} people: {len(eligible)} of {len(people)} have more than {per_person} "
-            f"images (one must be left to probe with)"
+            f"usable images (one must be left to probe with)"
         )
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(eligible, size=enrolled, replace=False).tolist())
     gallery: list[int] = []
     for person in chosen:
-        rows = [i for i, n in enumerate(names) if n == person]
+        rows = [i for i, name in enumerate(names) if name == person and candidate[i]]
         gallery.extend(sorted(rng.choice(rows, size=per_person, replace=False).tolist()))
-    in_gallery = set(gallery)
-    probes = [i for i in range(len(names)) if i not in in_gallery]
-    truth = [names[i] if names[i] in chosen else None for i in probes]
+    in_gallery, enrolled_set = set(gallery), set(chosen)
+    probes = [i for i in range(n) if i not in in_gallery
+              and not (sessions and enroll_only[i] and names[i] in enrolled_set)]
+    truth = [names[i] if names[i] in enrolled_set else None for i in probes]
     return IdentifySplit(gallery, probes, truth, chosen)
 
 
 @dataclass(frozen=True)
-
-
 class IdentifyCounts:
-    """Outcome of open-set identification: owners named right, named wrong or refused; strangers accepted."""
+    """Outcome of open-set identification at the daemon's decision (matching rule 2): what each probe came out as.
 
-    correct: int
-    wrong: int
-    owners_rejected: int
+    "unknown" is what locks; a stranger "accepted" is one named as an enrolled person; "uncertain" asks again.
+    """
+
     owners: int
-    strangers_accepted: int
+    named: int
+    misnamed: int
+    owners_uncertain: int
+    owners_unknown: int
     strangers: int
+    accepted: int
+    strangers_uncertain: int
+    strangers_unknown: int
+    no_face: int
 
-    @property
-    def correct_rate(self) -> float:
-        """Enrolled people's probes given their own name."""
-        return self.correct / self.owners if self.owners else float("nan")
+    def as_json(self) -> dict:
+        """The `facewatch eval identify --json` object."""
+        return {
+            "owners": {"total": self.owners, "named": self.named, "misnamed": self.misnamed,
+                       "uncertain": self.owners_uncertain, "unknown": self.owners_unknown},
+            "strangers": {"total": self.strangers, "accepted": self.accepted,
+                          "uncertain": self.strangers_uncertain, "unknown": self.strangers_unknown},
+            "no_face": self.no_face,
+        }
 
-    @property
-    def false_accept_rate(self) -> float:
-        """Strangers' probes accepted as someone: the number that matters for a screen lock."""
-        return self.strangers_accepted / self.strangers if self.strangers else float("nan")
-
-    @property
-    def false_reject_rate(self) -> float:
-        """Enrolled people's probes refused as unknown."""
-        return self.owners_rejected / self.owners if self.owners else float("nan")
+    def __add__(self, other: IdentifyCounts) -> IdentifyCounts:
+        """Counts of two runs together (e.g. over seeds)."""
+        return IdentifyCounts(*(a + b for a, b in zip(astuple(self), astuple(other))))
 
 
-def identification_counts(matches: Sequence[Match], truth: Sequence[str | None]) -> IdentifyCounts:
-    """Tally decisions against the truth (None = a stranger who must come out unknown)."""
-    owner = [(m.name, t) for m, t in zip(matches, truth, strict=True) if t is not None]
-    strangers = [m.name for m, t in zip(matches, truth) if t is None]
+def identification_counts(matches: Sequence[Match | None], truth: Sequence[str | None]) -> IdentifyCounts:
+    """Tally decisions against the truth (None = a stranger who must come out unknown; a None match = no face
+    was found in that probe, so no decision was made)."""
+    pairs = list(zip(matches, truth, strict=True))
+    owner = [(m, t) for m, t in pairs if m is not None and t is not None]
+    strangers = [m for m, t in pairs if m is not None and t is None]
+    settled = [(m, t) for m, t in owner if not m.uncertain and m.name is not None]
     return IdentifyCounts(
-        correct=sum(name == t for name, t in owner),
-        wrong=sum(name is not None and name != t for name, t in owner),
-        owners_rejected=sum(name is None for name, _ in owner),
         owners=len(owner),
-        strangers_accepted=sum(name is not None for name in strangers),
+        named=sum(m.name == t for m, t in settled),
+        misnamed=sum(m.name != t for m, t in settled),
+        owners_uncertain=sum(m.uncertain for m, _ in owner),
+        owners_unknown=sum(m.name is None for m, _ in owner),
         strangers=len(strangers),
+        accepted=sum(m.name is not None and not m.uncertain for m in strangers),
+        strangers_uncertain=sum(m.uncertain for m in strangers),
+        strangers_unknown=sum(m.name is None for m in strangers),
+        no_face=sum(m is None for m, _ in pairs),
     )

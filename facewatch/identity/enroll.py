@@ -16,7 +16,9 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
+from facewatch.config import Enroll as EnrollLimits
 from facewatch.detectors.base import Face, FaceDetector, to_rgb
+from facewatch.identity.embedding import face_crops
 from facewatch.identity.enrolled import Record, file_sha256, writer
 from facewatch.identity.gallery import face_count_problem
 from facewatch.imageio import ImageError, decode_rgb, read_image_bytes
@@ -24,8 +26,6 @@ from facewatch.paths import private_dir, write_private
 
 log = logging.getLogger("facewatch.identity.enroll")
 
-MIN_SHARPNESS = 60.0  # variance of the Laplacian on the face crop; below it the shot is blurred
-MIN_BRIGHTNESS, MAX_BRIGHTNESS = 50.0, 215.0  # mean grey level of the face: too dark / washed out
 MIN_MOVE = 0.08  # a new shot's face centre must move this share of the face width from every kept shot
 
 
@@ -68,32 +68,50 @@ def _duplicate(record: Record, name: str, source: str) -> str | None:
     return "already enrolled" if owner == name else f"the same photo is already enrolled as {owner}"
 
 
-def shot_problem(image_rgb: np.ndarray, faces: list[Face]) -> str | None:
-    """Why a photo or camera shot is unusable for enrollment (not exactly one clear face), or None if it is fine."""
+def default_limits() -> EnrollLimits:
+    """The packaged config's `enroll` limits (for callers without a loaded config)."""
+    from facewatch.config import DEFAULT_CONFIG, load_config
+
+    return load_config(DEFAULT_CONFIG).enroll
+
+
+def shot_problem(image_rgb: np.ndarray, faces: list[Face], limits: EnrollLimits | None = None) -> str | None:
+    """Why a photo or camera shot is unusable for enrollment (not exactly one clear face), or None if it is fine.
+
+    The face is judged as FaceNet will see it, resized to 160x160, so a big photo of a face and a small one are
+    held to the same limits; darkness alone is no reason (a face MTCNN finds in a dim room is enrollable)."""
+    limits = limits or default_limits()
     problem = face_count_problem(len(faces))
     if problem:
         return problem
-    x1, y1, x2, y2 = (int(round(v)) for v in faces[0].box)
+    x1, y1, x2, y2 = faces[0].box
     h, w = image_rgb.shape[:2]
-    crop = image_rgb[max(0, y1):min(h, y2), max(0, x1):min(w, x2)]
-    if crop.size == 0:
+    if x2 <= max(x1, 0) or y2 <= max(y1, 0) or x1 >= w or y1 >= h:
         return "face box outside the image"
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    brightness = float(grey.mean())
-    if brightness < MIN_BRIGHTNESS:
-        return f"too dark (mean {brightness:.0f})"
-    if brightness > MAX_BRIGHTNESS:
-        return f"too bright (mean {brightness:.0f})"
+    grey = cv2.cvtColor(face_crops(image_rgb, faces[0].box)[0], cv2.COLOR_RGB2GRAY).astype(np.float64)
+    brightness, contrast = float(grey.mean()), float(grey.std())
+    if contrast < limits.min_contrast:
+        return f"too dark or flat to see the face (contrast {contrast:.0f} < {limits.min_contrast:.0f})"
+    if brightness > limits.max_brightness:
+        return f"too bright (mean {brightness:.0f} > {limits.max_brightness:.0f})"
     sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    if sharpness < MIN_SHARPNESS:
-        return f"blurred (sharpness {sharpness:.0f} < {MIN_SHARPNESS:.0f})"
+    if sharpness < limits.min_sharpness:
+        return f"blurred (sharpness {sharpness:.0f} < {limits.min_sharpness:.0f})"
     return None
 
 
-def enroll_images(folder: Path, images: Iterable[Path], detector: FaceDetector) -> list[Added]:
+def _drop_if_empty(folder: Path, existed: bool) -> None:
+    """Remove a person folder this enrollment created when nothing was added, so no empty person is listed."""
+    if not existed and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def enroll_images(folder: Path, images: Iterable[Path], detector: FaceDetector,
+                  limits: EnrollLimits | None = None) -> list[Added]:
     """Copy each usable photo (exactly one clear face) into `folder`; report each refused one by name."""
     results = []
     with writer(folder.parent):
+        existed = folder.is_dir()
         private_dir(folder)
         record = Record.load(folder.parent)
         for src in images:
@@ -104,11 +122,12 @@ def enroll_images(folder: Path, images: Iterable[Path], detector: FaceDetector) 
                 results.append(Added(str(src), None, exc.reason))
                 continue
             source = file_sha256(raw)
-            problem = _duplicate(record, folder.name, source) or shot_problem(image, detector.detect(image))
+            problem = _duplicate(record, folder.name, source) or shot_problem(image, detector.detect(image), limits)
             if problem:
                 results.append(Added(str(src), None, problem))
                 continue
             results.append(Added(str(src), _save(folder, Path(src).stem, image, record, source)))
+        _drop_if_empty(folder, existed)
     return results
 
 
@@ -124,16 +143,21 @@ def _varied(face: Face, kept: list[Face]) -> bool:
 
 
 def enroll_from_frames(folder: Path, frames: Iterable[np.ndarray], detector: FaceDetector, count: int,
-                       say: Callable[[str], None] = print, timeout_s: float = 60.0) -> list[Added]:
+                       say: Callable[[str], None] = print, timeout_s: float = 60.0,
+                       limits: EnrollLimits | None = None) -> list[Added]:
     """Guided capture: keep `count` shots with exactly one clear face in varied positions, telling the user why
     a shot was refused; stops after `timeout_s` with what it has. Frames are BGR, as FrameSource gives them."""
     with writer(folder.parent):
+        existed = folder.is_dir()
         private_dir(folder)
-        return _capture(folder, frames, detector, count, say, timeout_s, Record.load(folder.parent))
+        results = _capture(folder, frames, detector, count, say, timeout_s, Record.load(folder.parent),
+                           limits or default_limits())
+        _drop_if_empty(folder, existed)
+    return results
 
 
 def _capture(folder: Path, frames: Iterable[np.ndarray], detector: FaceDetector, count: int,
-             say: Callable[[str], None], timeout_s: float, record: Record) -> list[Added]:
+             say: Callable[[str], None], timeout_s: float, record: Record, limits: EnrollLimits) -> list[Added]:
     """enroll_from_frames' loop, run while it holds the gallery's writer lock."""
     kept: list[Face] = []
     results: list[Added] = []
@@ -144,7 +168,7 @@ def _capture(folder: Path, frames: Iterable[np.ndarray], detector: FaceDetector,
             break
         image = to_rgb(frame)
         faces = detector.detect(image)
-        problem = shot_problem(image, faces) or (None if _varied(faces[0], kept) else "move your head a little")
+        problem = shot_problem(image, faces, limits) or (None if _varied(faces[0], kept) else "move your head a little")
         if problem:
             if problem != last_hint:
                 say(f"  waiting: {problem}")

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from facewatch.identity.matching import OperatingPoint
 from facewatch.imageio import ImageError, decode_rgb, image_files, read_image_bytes
 from facewatch.paths import read_regular, write_private
 
@@ -50,6 +51,8 @@ class Gallery:
     embeddings: np.ndarray = field(default_factory=lambda: np.zeros((0, EMBEDDING_DIM), np.float32))
     files: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Per-person decision scores (matching rule 2), set by identity/calibration.py; empty = uncalibrated.
+    points: dict[str, OperatingPoint] = field(default_factory=dict)
 
     @property
     def people(self) -> list[str]:

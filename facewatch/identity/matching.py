@@ -1,20 +1,31 @@
-"""Open-set matching of probe embeddings against the gallery: best identity, its score, known or unknown."""
+"""Open-set matching of probe embeddings against the gallery: best identity, its score, known, uncertain or unknown.
+
+Rules (cited in code as "matching rule N"):
+1. A probe's score for a person is its best similarity over that person's photos; the best-scoring person is the
+   candidate.
+2. Each enrolled person has an operating point (identity/calibration.py): at or above `known` the candidate is
+   named; below `unknown` the face is unknown (what locks); in between it is uncertain: the candidate's name rides
+   along but is not accepted, and the tracker asks for another look.
+3. `matching.threshold` set in the config overrides every person's point with one threshold and no band.
+4. A person without an operating point (a gallery nobody calibrated) is held to the strictest fallback, so an
+   uncalibrated gallery can only refuse more, never accept more.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import numpy as np
 
 from facewatch.identity.siamese import HeadError, SiameseHead
 
-# Cosine-similarity thresholds per FaceNet weight set; a probe scoring below it against its best gallery identity
-# is "unknown". casia-webface: the mean of the ten thresholds LFW's 10-fold protocol chose with the daemon's
-# pipeline (MTCNN central face, margin 32, no mirror; `facewatch eval lfw`: 98.73 ± 0.51 %, per-fold thresholds
-# 0.3710..0.3715). A stricter choice for a lock: 0.452 accepts 0.1 % of LFW's different-person pairs (TAR 96.4 %).
+# Cosine-similarity thresholds per FaceNet weight set at LFW's best accuracy: not the default decision (per-owner
+# calibration is, matching rule 2), kept as the value `facewatch eval lfw` reports. casia-webface: the mean of the
+# ten thresholds LFW's 10-fold protocol chose (MTCNN central face, margin 32, no mirror; `facewatch eval lfw`:
+# 98.73 ± 0.51 %, per-fold thresholds 0.3710..0.3715). A stricter choice for a lock: 0.452 accepts 0.1 % of LFW's different-person pairs (TAR 96.4 %).
 # vggface2 cannot be downloaded where these were measured: it borrows the casia-webface value until
 # `facewatch eval lfw --weights vggface2` is run on a machine that has it.
 COSINE_THRESHOLDS = {"casia-webface": 0.371, "vggface2": 0.371}
@@ -34,10 +45,22 @@ class Match:
     uncertain: bool = False
 
 
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One person's decision scores (matching rule 2): named at or above `known`, unknown below `unknown`."""
+
+    known: float
+    unknown: float
+
+
+# Matching rule 4: a person nobody calibrated is named only on a near-identical face.
+UNCALIBRATED = OperatingPoint(known=0.9, unknown=0.9)
+
+
 class Matcher(Protocol):
     """Scores probes against gallery embeddings; higher is more similar, in the matcher's own scale."""
 
-    threshold: float
+    threshold: float | None  # matching rule 3: one threshold for everyone; None = per-person operating points
 
     def similarity(self, probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         """(N, M) similarity of N probe embeddings to M gallery embeddings."""
@@ -48,7 +71,7 @@ class Matcher(Protocol):
 class CosineMatcher:
     """Cosine similarity of L2-normalised FaceNet embeddings: the plain, parameter-free baseline."""
 
-    threshold: float
+    threshold: float | None = None
 
     def similarity(self, probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         """(N, M) cosine similarity; embeddings are already unit length, so this is a dot product."""
@@ -91,16 +114,32 @@ class SiameseMatcher:
         return self.head.similarity(probes, gallery)
 
 
-def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: list[str]) -> list[Match]:
-    """For each probe, the gallery person with the highest similarity over their images, or unknown below threshold."""
+def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: list[str],
+           points: Mapping[str, OperatingPoint] | None = None) -> list[Match]:
+    """For each probe, the best gallery person (matching rule 1) judged at that person's operating point (rule 2),
+    or at `matcher.threshold` when it is set (rule 3)."""
     if len(probes) == 0:
         return []
     if len(gallery) == 0:
         return [Match(None, 0.0) for _ in range(len(probes))]
     sims = matcher.similarity(probes, gallery)
-    best = sims.argmax(axis=1)
+    people = sorted(set(names))
+    columns = np.asarray([people.index(n) for n in names])
+    best = np.full((len(probes), len(people)), -np.inf)
+    for person in range(len(people)):
+        best[:, person] = sims[:, columns == person].max(axis=1)
     out = []
-    for row, col in enumerate(best):
-        score = float(sims[row, col])
-        out.append(Match(names[col] if score >= matcher.threshold else None, score))
+    for row in best:
+        person = people[int(row.argmax())]
+        score = float(row.max())
+        if matcher.threshold is not None:
+            point = OperatingPoint(matcher.threshold, matcher.threshold)
+        else:
+            point = (points or {}).get(person, UNCALIBRATED)
+        if score >= point.known:
+            out.append(Match(person, score))
+        elif score >= point.unknown:
+            out.append(Match(person, score, uncertain=True))
+        else:
+            out.append(Match(None, score))
     return out
