@@ -9,14 +9,17 @@ venvs=${FACEWATCH_TEST_VENVS:-"light torch"}
 # (Xvfb), tray hosts (trayer; xfce4-panel, which hosts StatusNotifierItems), a session bus (dbus-daemon) and
 # xscreensaver (run as the user nobody when root: it will not lock for root).
 # As root on Debian/Ubuntu (CI), install them; elsewhere say how, once.
-desktop="xvfb trayer dbus-daemon dbus-x11 xfce4-panel xscreensaver"
+tray="xvfb trayer dbus-daemon xfce4-panel"  # as the tray tests were checked: with apt's recommends
+locker="xscreensaver dbus"  # as the lock tests were checked: without them
+desktop="$tray $locker"
 if ! command -v Xvfb >/dev/null || ! command -v trayer >/dev/null || ! command -v dbus-daemon >/dev/null \
   || ! command -v xfce4-panel >/dev/null || ! command -v xscreensaver-command >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "test.sh: installing $desktop for the desktop tests"
     # shellcheck disable=SC2086  # one word per package
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $desktop \
-      >/dev/null) || echo "test.sh: could not install $desktop; the desktop tests will be skipped" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $tray >/dev/null \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $locker >/dev/null) \
+      || echo "test.sh: could not install $desktop; the desktop tests will be skipped" >&2
   else
     echo "test.sh: the desktop tests need: apt-get install $desktop; they will be skipped" >&2
   fi
