@@ -24,7 +24,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PIL import Image, ImageDraw
 
@@ -32,6 +32,9 @@ from facewatch import APP
 from facewatch.daemon import Daemon, State
 from facewatch.paths import open_private_append, private_dir
 from facewatch.tracking.tracks import UNKNOWN
+
+if TYPE_CHECKING:
+    from facewatch.ui.dbusservice import Service
 
 log = logging.getLogger(__name__)
 
@@ -275,7 +278,7 @@ class TrayApp:
             log.exception("the watch loop failed")
             self.error = f"{type(exc).__name__}: {exc}"
 
-    def build_icon(self, sni: Any | None) -> None:
+    def build_icon(self, sni: Service | None) -> None:
         """Create the icon: a StatusNotifierItem on the session-bus Service `sni`, or with pystray when None
         (choose_backend() picks which)."""
         if sni is not None:
@@ -344,7 +347,7 @@ def _menu_item(pystray: Any, entry: MenuEntry) -> Any:
     )
 
 
-def choose_backend() -> Any | None:
+def choose_backend() -> Service | None:
     """Which backend shows the icon (module rules 1-4): a connected session-bus Service for a StatusNotifierItem,
     None for pystray, or TrayError when nothing can show it. Cheap: call it before loading the models."""
     if not sys.platform.startswith("linux") or os.environ.get("PYSTRAY_BACKEND"):
@@ -411,7 +414,7 @@ def _load_pystray() -> Any:
     return pystray
 
 
-def run_with_tray(daemon: Daemon, sni: Any | None, on_enroll: Callable[[], None], gallery_dir: Path,
+def run_with_tray(daemon: Daemon, sni: Service | None, on_enroll: Callable[[], None], gallery_dir: Path,
                   log_path: Path, opener: Opener = open_path) -> State:
     """Run the watch loop in a thread under a tray icon until Quit, Ctrl-C or SIGTERM; return the final state.
 
