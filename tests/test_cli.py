@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from helpers.shared import DATA, need
 
 from facewatch.cli import main
@@ -88,6 +89,7 @@ def test_doctor_says_fix_for_a_missing_model_and_names_the_file_for_person_model
     assert person.startswith("FIX  person.model: yolov5nu.pt is not downloaded") and f"set person.model in {cfg}" in person
 
 
+@pytest.mark.slow
 def test_enroll_list_remove_round_trip(capsys, tmp_path, monkeypatch):
     photo = need(DATA / "face_recognition_examples" / "examples" / "obama.jpg")
     cfg = tmp_path / "config.yaml"
