@@ -41,7 +41,7 @@ PLIST = """<?xml version="1.0" encoding="UTF-8"?>
 <plist version="1.0">
 <dict>
 	<key>Label</key>
-	<string>io.github.facewatch.ui.tray</string>
+	<string>io.github.facewatch.tray</string>
 	<key>LimitLoadToSessionType</key>
 	<string>Aqua</string>
 	<key>ProgramArguments</key>
@@ -208,12 +208,12 @@ def test_launch_agent_plist_is_exact_idempotent_and_removed_alone(tmp_path):
     (agents / "com.example.other.plist").write_bytes(b"other")
 
     path = backend.enable(COMMAND)
-    assert path == agents / "io.github.facewatch.ui.tray.plist"
+    assert path == agents / "io.github.facewatch.tray.plist"
     assert path.read_text() == PLIST
     backend.enable(COMMAND)
     assert path.read_text() == PLIST
     assert sorted(p.name for p in agents.iterdir()) == [
-        "com.example.other.plist", "io.github.facewatch.ui.tray.plist"
+        "com.example.other.plist", "io.github.facewatch.tray.plist"
     ]
     assert backend.status() == f"enabled: {path} (runs /usr/bin/python3 -m facewatch tray)"
 

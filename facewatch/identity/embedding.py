@@ -152,7 +152,7 @@ class TorchEmbedder(Embedder):
             return self.model(torch.from_numpy(batch)).numpy()
 
 
-ONNX_HINT = "build it with `facewatch models build` (facewatch.identity.embedding.export_facenet)"
+ONNX_HINT = "build it with `facewatch models build`"
 
 
 class OnnxEmbedder(Embedder):

@@ -32,7 +32,7 @@ SYSTEMD_UNIT = f"{APP}.service"
 SYSTEMD_TARGET = "graphical-session.target"
 
 DESKTOP_FILE = f"{APP}.desktop"
-LAUNCH_AGENT_LABEL = "io.github.facewatch.ui.tray"
+LAUNCH_AGENT_LABEL = "io.github.facewatch.tray"
 RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 
 # Desktop Entry spec: an Exec argument holding any of these must be double-quoted.
