@@ -12,7 +12,7 @@ from facewatch.detectors.mtcnn_onnx import detect_faces
 from facewatch.weights.ort import cpu_session
 
 # The ONNX files `export_mtcnn` writes, in cascade order (P-, R-, O-Net).
-_BUILD_HINT = "build the ONNX files with `facewatch models build` (facewatch.detectors.face.export_mtcnn)"
+_BUILD_HINT = "build the ONNX files with `facewatch models build`"
 
 
 def _check_thresholds(thresholds: Sequence[float]) -> list[float]:
