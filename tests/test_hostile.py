@@ -580,3 +580,43 @@ def test_a_long_gallery_load_reports_progress(tmp_path, caplog, monkeypatch):
     assert seen == [(1, 3), (2, 3), (3, 3)]
     assert [m for m in caplog.messages if m.startswith("loading gallery")] == [
         "loading gallery: 1 of 3 photos", "loading gallery: 2 of 3 photos"]
+
+
+# The real `facewatch run` command (lock, signals, event log, console logging) over a stand-in daemon: 200 blank
+# frames, a person in each, no networks; the state dir is whatever the test planted.
+PLANTED_RUN = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from helpers.fakes import CountingFaces, FrameList, ScriptedPersons
+from facewatch import app
+from facewatch.cli import main
+from facewatch.daemon import Daemon, Loop
+from facewatch.events import EventLog, events_path
+from facewatch.identity.gallery import Gallery
+from facewatch.identity.matching import CosineMatcher
+from facewatch.tracking.tracks import Tracker
+from facewatch.tracking.trigger import CountTrigger
+
+app.build_daemon = lambda config, source, **options: Daemon(Loop(
+    source=FrameList(200, 50.0), person=ScriptedPersons([1] * 200), faces=CountingFaces(), gallery=Gallery(),
+    matcher=CosineMatcher(0.4), trigger=CountTrigger(0.0, 0.0, 1000.0), tracker=Tracker(0.3, 0.2, 2.0),
+    events=EventLog(events_path()), fps=50.0, active_fps=50.0))
+sys.exit(main(["run", "--no-lock", "--source", sys.argv[2]]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this OS")
+def test_run_with_a_linked_lock_and_a_fifo_event_log_watches_every_frame_and_masks_the_password(tmp_path):
+    from facewatch.system.instance import lock_path
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    paths.private_dir(paths.state_dir())
+    lock_path().symlink_to(victim)
+    os.mkfifo(events_path())
+    done = run_limited(PLANTED_RUN, str(REPO / "tests"), "rtsp://admin:secret@127.0.0.1:9/x", timeout=60)
+    assert done.returncode == 0, done.stderr  # was: blocked in open() forever, deaf to SIGTERM
+    assert "ended after 200 frames" in done.stderr and "secret" not in done.stderr + done.stdout
+    assert "watching stream rtsp://admin:***@127.0.0.1:9/x" in done.stderr
+    assert victim.read_text() == "precious\n" and stat.S_ISFIFO(events_path().lstat().st_mode)
+    assert "Traceback" not in done.stderr

@@ -64,15 +64,15 @@ def clean_name(name: str) -> str:
     """Rule 4: the NFC form of an enrolled name; ValueError with one line for a name that cannot be one."""
     name = unicodedata.normalize("NFC", name)
     shown = repr(name if len(name) <= 40 else name[:37] + "...")
-    if not name or name != name.strip():
-        raise ValueError(f"invalid person name {shown}: empty, or spaces at either end")
+    if name != name.strip():
+        raise ValueError(f"invalid person name {shown}: spaces at either end")
     if len(name) > MAX_NAME_CHARS:
         raise ValueError(f"invalid person name {shown}: longer than {MAX_NAME_CHARS} characters")
     if any(unicodedata.category(c).startswith("C") for c in name):  # newlines, escapes, bidi overrides
         raise ValueError(f"invalid person name {shown}: control or invisible characters")
     if name.casefold() in RESERVED_NAMES:
         raise ValueError(f"invalid person name {shown}: reserved (facewatch uses it for a face that is nobody)")
-    if name != Path(name).name or name in (".", "..") or name.startswith(".") or "\\" in name:
+    if not name or name != Path(name).name or name in (".", "..") or name.startswith(".") or "\\" in name:
         raise ValueError(f"invalid person name {shown}: use a plain name such as 'alice' (no slashes, no dot first)")
     return name
 
