@@ -20,6 +20,8 @@ Rules, checked on every update(now, identities, camera_ok, paused), one per proc
 8. Camera lost: one notify per loss episode ("notify"), or one lock per episode once no grace is in force ("lock");
    the face timers reset and the away clock is held (it counts again from the first frame back).
 9. "unverified" alone never starts a timer: the face pass will name that person, and a back is not evidence.
+10. `deciding` is True while a stranger or onlooker run has started but not yet lasted unknown_seconds: the loop
+    runs at its active frame rate meanwhile, so the decision lands on time rather than on the idle frame grid.
 Every decision is a Decision(action, reason, at); PolicyRunner carries them out, logs each one, and returns a
 Done per decision, so callers learn whether the screen was locked without reading the event log.
 """
@@ -66,6 +68,7 @@ class LockPolicy:
         self._onlooker_told = False  # rule 3: this onlooker episode has had its notification
         self._away_since: float | None = None  # rule 4: last owner sighting (or unlock); None = disarmed
         self._owner_in_view = False  # rule 2: the previous update had an owner
+        self._now = -math.inf  # rule 10: time of the latest update
         self._owner_gone_at = -math.inf  # rule 2: the first update without an owner after one with an owner
         self._grace_until = -math.inf  # rule 5
         self._was_paused = False  # rule 5: the next unpaused update starts a grace period
@@ -82,6 +85,7 @@ class LockPolicy:
 
         unknown_since: when the earliest track now named "unknown" was first seen (rule 2), if known.
         """
+        self._now = now
         if paused:
             self._reset()
             self._was_paused = True
@@ -115,6 +119,12 @@ class LockPolicy:
         if away > 0 and not owners and self._away_since is not None and now - self._away_since >= away:
             return self._lock(now, f"owner away for {now - self._away_since:.1f} s")
         return []
+
+    @property
+    def deciding(self) -> bool:
+        """Rule 10: a stranger or onlooker run is counting toward unknown_seconds (as of the latest update)."""
+        return any(since is not None and not self._held(since, self._now)
+                   for since in (self._stranger_since, self._onlooker_since))
 
     def _held(self, since: float | None, now: float) -> bool:
         """True when a run started at `since` has lasted unknown_seconds."""
