@@ -25,7 +25,7 @@ class EveryFrame:
         self.confirmed_count = count
         return "every_frame"
 
-    def request(self, reason: str) -> None:
+    def request(self, reason: str, urgent: bool = False) -> None:
         """Requests are moot when every frame runs a pass."""
 
 

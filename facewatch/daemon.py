@@ -203,9 +203,7 @@ class Daemon:
                 continue
             if lp.source.state == "released":
                 lp.source.reopen()
-            checking = lp.liveness is not None and lp.liveness.pending
-            busy = lp.trigger.pending or checking or lp.tracker.withheld  # a decision is near: look more often
-            lp.source.target_fps = lp.active_fps if busy else lp.fps
+            lp.source.target_fps = self._pace()
             packet = lp.source.read(READ_TIMEOUT_S)
             if packet is None:
                 self._set(status="ended")
@@ -219,6 +217,15 @@ class Daemon:
             self.step(packet.frame, packet.index, packet.t)
         else:
             self._set(status="stopped")
+
+    def _pace(self) -> float:
+        """The active fps while a decision is near (a count change pending, liveness sampling, a name withheld, a
+        stranger's clock running), so it lands on time; the idle fps otherwise."""
+        lp = self.loop
+        checking = lp.liveness is not None and lp.liveness.pending
+        deciding = lp.policy is not None and lp.policy.deciding
+        busy = lp.trigger.pending or checking or lp.tracker.withheld or deciding
+        return lp.active_fps if busy else lp.fps
 
     def _camera_state(self, status: str) -> None:
         """Record a camera state change (lost/back) once, not on every empty read."""

@@ -24,6 +24,8 @@ Rules, checked on every update(now, identities, camera_ok, paused), one per proc
    resets, as in a pause (a grace period follows); once per episode per `camera_in_use`: "notify"; "lock_if_idle"
    locks once keyboard and mouse have been idle for camera_in_use_idle_s (idle time unknown: it notifies
    instead, so nobody is locked out on a guess); "nothing".
+11. `deciding` is True while a stranger or onlooker run has started but not yet lasted unknown_seconds: the loop
+    runs at its active frame rate meanwhile, so the decision lands on time rather than on the idle frame grid.
 Every decision is a Decision(action, reason, at); PolicyRunner carries them out, logs each one, and returns a
 Done per decision, so callers learn whether the screen was locked without reading the event log.
 """
@@ -70,6 +72,7 @@ class LockPolicy:
         self._onlooker_told = False  # rule 3: this onlooker episode has had its notification
         self._away_since: float | None = None  # rule 4: last owner sighting (or unlock); None = disarmed
         self._owner_in_view = False  # rule 2: the previous update had an owner
+        self._now = -math.inf  # rule 11: time of the latest update
         self._owner_gone_at = -math.inf  # rule 2: the first update without an owner after one with an owner
         self._grace_until = -math.inf  # rule 5
         self._was_paused = False  # rule 5: the next unpaused update starts a grace period
@@ -88,6 +91,7 @@ class LockPolicy:
         unknown_since: when the earliest track now named "unknown" was first seen (rule 2), if known.
         """
         self._in_use_handled = False  # rule 10: any update means the camera is ours again
+        self._now = now
         if paused:
             self._reset()
             self._was_paused = True
@@ -140,6 +144,12 @@ class LockPolicy:
             decisions = [Decision("notify", reason, now)]
         self._in_use_handled = bool(decisions)
         return decisions
+
+    @property
+    def deciding(self) -> bool:
+        """Rule 11: a stranger or onlooker run is counting toward unknown_seconds (as of the latest update)."""
+        return any(since is not None and not self._held(since, self._now)
+                   for since in (self._stranger_since, self._onlooker_since))
 
     def _held(self, since: float | None, now: float) -> bool:
         """True when a run started at `since` has lasted unknown_seconds."""
@@ -213,6 +223,11 @@ class PolicyRunner:
     def camera_in_use(self, now: float, idle_s: float | None) -> list[Done]:
         """LockPolicy.camera_in_use, then act on its decision (rule 10)."""
         return [self._apply(d) for d in self.policy.camera_in_use(now, idle_s)]
+
+    @property
+    def deciding(self) -> bool:
+        """Rule 11 of the policy it feeds: a stranger or onlooker run is counting (the loop raises its fps)."""
+        return self.policy.deciding
 
     def is_locked(self) -> bool | None:
         """Whether the session is locked now, as the locker can tell (None: it cannot)."""

@@ -272,7 +272,9 @@ def test_a_photo_of_lin_is_named_then_marked_unknown_and_locked_out(tmp_path, mo
     assert 0.005 < checks[0]["motion"] < 0.035  # landmark noise only (measured 0.010-0.027); threshold 0.046
     locks = kinds(events, "lock")
     assert locks and locks[0]["ok"] and locks[0]["method"] == "dry-run"
-    assert locks[0]["reason"].startswith("unknown face for ") and locks[0]["t"] == checks[0]["t"]
+    # The photo counted as the owner until the verdict; the stranger's clock starts there (policy rule 2).
+    assert locks[0]["reason"] == "unknown face for 0.5 s"
+    assert locks[0]["t"] == pytest.approx(checks[0]["t"] + 0.5, abs=0.07)
     assert checks[0]["t"] - first["t"] == pytest.approx(2.0, abs=0.15)
 
 
