@@ -13,8 +13,8 @@ from facewatch.detectors.base import Detection, Face
 from facewatch.identity.matching import Match
 from facewatch.policy import LockPolicy
 from facewatch.tracking.continuity import ContinuityCheck
-from facewatch.tracking.trigger import CountTrigger
 from facewatch.tracking.tracks import UNKNOWN, Tracker
+from facewatch.tracking.trigger import CountTrigger
 
 BOX = np.array([130, 60, 190, 120], np.float32)  # a person box; its top square is the whole box
 FACE = Face(np.array([140, 70, 180, 110], np.float32), 0.99)

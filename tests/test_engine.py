@@ -10,13 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.shared import EXAMPLES, HAVE_TORCH, REPO, need
+from helpers.shared import EXAMPLES, HAVE_TORCH, REPO, SHARED_MODELS, need
 
 from facewatch.build.onnx_models import build_onnx
 from facewatch.config import load_config
 from facewatch.engine import choose_engine
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.weights.registry import ONNX_FACE_FILES
+from facewatch.weights.variants import RECORD
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +41,9 @@ def write_config(tmp_path: Path, engine: str) -> Path:
     return cfg
 
 
-def test_auto_picks_onnx_only_once_built(tmp_path, model_dirs, onnx_dirs, monkeypatch):
+def test_auto_picks_onnx_only_once_built(tmp_path, onnx_dirs, monkeypatch):
     cfg = write_config(tmp_path, "auto")
-    monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", os.pathsep.join([str(tmp_path / "unbuilt"), str(SHARED_MODELS)]))
     assert choose_engine(load_config(cfg)) == ("torch" if HAVE_TORCH else "onnx")  # no torch: onnx, or nothing
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", onnx_dirs)
     assert choose_engine(load_config(cfg)) == "onnx"
@@ -69,12 +70,22 @@ def replay(cfg: Path, dirs: str, home: Path) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.torch
-def test_onnx_daemon_never_imports_torch_and_agrees_with_torch(tmp_path, onnx_dirs):
+def test_onnx_daemon_on_the_chosen_variants_never_imports_torch(tmp_path, onnx_dirs):
     onnx = replay(write_config(tmp_path, "onnx"), onnx_dirs, tmp_path / "home-onnx")
-    torch = replay(write_config(tmp_path, "torch"), onnx_dirs, tmp_path / "home-torch")
     assert onnx["torch"] is False and onnx["ultralytics"] is False
-    assert torch["torch"] is True
+    assert any("lin-manuel-miranda" in ids for _, ids in onnx["passes"])
+
+
+@pytest.mark.torch
+def test_onnx_daemon_on_the_plain_graphs_agrees_with_torch(tmp_path, onnx_dirs):
+    record = Path(onnx_dirs.split(os.pathsep)[0]) / RECORD
+    record.rename(record.with_suffix(".off"))  # no record: the onnx engine loads the same networks as torch
+    try:
+        onnx = replay(write_config(tmp_path, "onnx"), onnx_dirs, tmp_path / "home-onnx")
+    finally:
+        record.with_suffix(".off").rename(record)
+    torch = replay(write_config(tmp_path, "torch"), onnx_dirs, tmp_path / "home-torch")
+    assert onnx["torch"] is False and torch["torch"] is True
     assert onnx["passes"] == torch["passes"]  # same frames, same identities on both engines
     assert any("lin-manuel-miranda" in ids for _, ids in onnx["passes"])
 

@@ -2,9 +2,9 @@
 
 Rules:
   1. The variants of one network are the same weights in another arithmetic: fp32 and int8. Their accuracy
-     parity was measured on real faces and frames (tests/test_build.py); here, on this machine, each variant must
-     also agree with the reference variant on a fixed probe input (Pearson r of the raw outputs >= PROBE_MIN_R),
-     which catches a kernel or quantizer that is broken on this CPU or ONNX Runtime build.
+     parity was measured on real faces and frames (tests/test_build.py, tests/test_onnx_parity.py); here, on
+     this machine, each variant must also agree with the reference variant on a fixed probe input (Pearson r of
+     the raw outputs >= PROBE_MIN_R), which catches a kernel or quantizer broken on this CPU or runtime build.
   2. Each variant is optimised once by ONNX Runtime at its highest level, for this CPU, and saved
      into the model dir (`<name>.ort-opt.onnx`): the daemon loads that graph without re-optimising, which skips the optimiser's
      copies of the weights (FaceNet fp32: load peak 296 -> 164 MB measured here).
