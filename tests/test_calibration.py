@@ -121,12 +121,12 @@ def test_shipped_cohort_matches_its_record():
     assert record["crop"]["margin"] == 32
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda image, record: image.write_bytes(image.read_bytes()[:-500]), "do not match the sha256"),
-    (lambda image, record: image.unlink(), "cannot be read"),
-    (lambda image, record: record.write_text("{"), "is missing or unreadable"),
+@pytest.mark.parametrize("damage, message, named", [
+    (lambda image, record: image.write_bytes(image.read_bytes()[:-500]), "do not match the sha256", "image"),
+    (lambda image, record: image.unlink(), "cannot be read", "image"),
+    (lambda image, record: record.write_text("{"), "is missing or unreadable", "record"),
 ])
-def test_a_damaged_cohort_is_one_clear_error_naming_the_file(tmp_path, monkeypatch, damage, message):
+def test_a_damaged_cohort_is_one_clear_error_naming_the_file(tmp_path, monkeypatch, damage, message, named):
     image, record = tmp_path / "cohort_faces.jpg", tmp_path / "cohort_faces.json"
     shutil.copy(cohort.COHORT_IMAGE, image)
     shutil.copy(cohort.COHORT_RECORD, record)
@@ -135,7 +135,7 @@ def test_a_damaged_cohort_is_one_clear_error_naming_the_file(tmp_path, monkeypat
     damage(image, record)
     with pytest.raises(cohort.CohortError, match=message) as caught:
         cohort.cohort_embeddings(lambda crops: np.zeros((len(crops), 512)), "x", tmp_path / "cache.npz")
-    assert str(image if "record" not in message else record) in str(caught.value)
+    assert str(image if named == "image" else record) in str(caught.value)
     assert "reinstall facewatch" in str(caught.value)
 
 

@@ -17,7 +17,6 @@ from facewatch.evaluation.datasets import embed_dataset  # noqa: E402
 from facewatch.evaluation.identification import identity_images  # noqa: E402
 from facewatch.evaluation.metrics import all_pairs, balanced_accuracy, pair_scores  # noqa: E402
 from facewatch.identity.matching import (  # noqa: E402
-    COSINE_THRESHOLDS,
     CosineMatcher,
     SiameseMatcher,
     decide,
@@ -135,15 +134,15 @@ def test_matcher_uses_the_recorded_threshold_and_numpy_only(head, record):
 def test_load_matcher_picks_method_and_threshold(tmp_path):
     config = load_config()
     cosine = load_matcher(config, "casia-webface")
-    assert isinstance(cosine, CosineMatcher) and cosine.threshold == COSINE_THRESHOLDS["casia-webface"]
+    assert isinstance(cosine, CosineMatcher) and cosine.threshold is None  # per-person calibrated points
     assert isinstance(load_matcher(config, "casia-webface", "siamese"), SiameseMatcher)
     path = tmp_path / "config.yaml"
     path.write_text("matching:\n  method: siamese\n  threshold: 0.8\n")
     config = load_config(path)
     siamese = load_matcher(config, "casia-webface")
     assert isinstance(siamese, SiameseMatcher) and siamese.threshold == 0.8
-    # The configured threshold belongs to the configured method; the other keeps its measured one.
-    assert load_matcher(config, "casia-webface", "cosine").threshold == COSINE_THRESHOLDS["casia-webface"]
+    # The configured threshold belongs to the configured method; cosine then keeps its calibrated points.
+    assert load_matcher(config, "casia-webface", "cosine").threshold is None
 
 
 def test_heldout_att_accuracy_matches_the_record(face_pipeline, head, record):

@@ -182,10 +182,9 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
         split_identities,
     )
     from facewatch.identity.calibration import calibrate
-    from facewatch.identity.cohort import cohort_embeddings
+    from facewatch.identity.cohort import cohort_cache_path, cohort_embeddings
     from facewatch.identity.gallery import Gallery
     from facewatch.identity.matching import decide
-    from facewatch.paths import cache_dir
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
@@ -199,7 +198,7 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
     embeddings = embed_folder(args, pipe, args.data, keys, variant)
     vectors, found = embeddings.vectors()[embeddings.rows(keys)], embeddings.found[embeddings.rows(keys)]
     embedding_id = gallery_model_id(pipe.weights)
-    cohort = cohort_embeddings(pipe.pipeline.embed_crops, embedding_id, cache_dir() / f"cohort-{embedding_id}.npz")
+    cohort = cohort_embeddings(pipe.pipeline.embed_crops, embedding_id, cohort_cache_path(embedding_id))
     matcher = load_matcher(config, pipe.weights)
     if not args.json:
         print(f"{args.data} ({variant}): {len(set(names))} people, {len(keys)} photos, no face found in "

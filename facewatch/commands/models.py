@@ -29,6 +29,17 @@ def _fetch_vggface2() -> str:
     return "downloaded"
 
 
+def _embed_cohort(config) -> str:
+    """Embed the shipped cohort with the FaceNet the daemon will run, so its first start calibrates at once."""
+    from facewatch.engine import choose_engine, gallery_model_id, load_face_pipeline
+    from facewatch.identity.cohort import cohort_cache_path, cohort_embeddings
+
+    faces, weights = load_face_pipeline(config, choose_engine(config))
+    embedding_id = gallery_model_id(weights)
+    count = len(cohort_embeddings(faces.embed_crops, embedding_id, cohort_cache_path(embedding_id)))
+    return f"{count} faces, {weights} ({cohort_cache_path(embedding_id)})"
+
+
 def handle(args: argparse.Namespace) -> int:
     """Print the model table, or build what facewatch converts itself."""
     config = load_config(args.config)
@@ -49,6 +60,7 @@ def handle(args: argparse.Namespace) -> int:
             print(f"torch engine files: skipped (the torch extra is not installed: {TORCH_EXTRA})")
         print("onnx engine: timing each network's variants on this CPU (a few seconds each)")
         build_onnx(dirs, config.person.model, config.person.imgsz, vggface2_file(), say=lambda line: print(f"  {line}"))
+        print(f"impostor cohort embedded for calibration: {_embed_cohort(config)}")
     bad = 0
     for filename, state, detail in status(dirs):
         print(f"{state:8} {filename:32} {detail}")

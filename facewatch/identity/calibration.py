@@ -29,10 +29,10 @@ from typing import Callable
 
 import numpy as np
 
-from facewatch.identity.cohort import cohort_embeddings, cohort_key
+from facewatch.identity.cohort import cohort_cache_path, cohort_embeddings, cohort_key
 from facewatch.identity.gallery import Gallery
 from facewatch.identity.matching import Matcher, OperatingPoint
-from facewatch.paths import cache_dir, data_dir, write_private
+from facewatch.paths import data_dir, write_private
 
 log = logging.getLogger("facewatch.calibration")
 
@@ -156,7 +156,7 @@ def calibrate_gallery(gallery: Gallery, embed_crops: Callable[[np.ndarray], np.n
                       matcher: Matcher) -> dict[str, OwnerCalibration]:
     """Calibrate every person of `gallery` against the shipped cohort embedded by `embed_crops`, and set the
     gallery's operating points; CohortError when the cohort files are missing or damaged."""
-    cohort = cohort_embeddings(embed_crops, embedding_id, cache_dir() / f"cohort-{embedding_id}.npz")
+    cohort = cohort_embeddings(embed_crops, embedding_id, cohort_cache_path(embedding_id))
     result = cached_calibration(gallery, cohort, f"{cohort_key()}|{embedding_id}", matcher,
                                 calibration_path(embedding_id))
     gallery.points = {name: c.point for name, c in result.items()}

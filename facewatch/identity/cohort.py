@@ -22,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from facewatch.paths import write_private
+from facewatch.paths import cache_dir, write_private
 
 log = logging.getLogger("facewatch.cohort")
 
@@ -73,6 +73,11 @@ def cohort_crops() -> np.ndarray:
     mosaic = cv2.cvtColor(mosaic, cv2.COLOR_BGR2RGB)
     tiles = mosaic.reshape(rows, TILE, COLUMNS, TILE, 3).transpose(0, 2, 1, 3, 4).reshape(-1, TILE, TILE, 3)
     return np.ascontiguousarray(tiles[:n])
+
+
+def cohort_cache_path(embedding_id: str) -> Path:
+    """Where the cohort's embeddings for one embedding id are cached (user cache dir)."""
+    return cache_dir() / f"cohort-{embedding_id}.npz"
 
 
 def cohort_embeddings(embed_crops: Callable[[np.ndarray], np.ndarray], embedding_id: str,
