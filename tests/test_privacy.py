@@ -123,6 +123,7 @@ def test_the_default_facenet_choice_attempts_no_download(model_dirs, monkeypatch
     assert attempts == []
 
 
+@pytest.mark.slow  # enroll runs MTCNN, converts FaceNet and embeds the cohort
 def test_everything_stored_is_user_only():
     photo = need(EXAMPLES / "obama.jpg")
     assert main(["enroll", "barack", "--images", str(photo)]) == 0
@@ -137,9 +138,15 @@ def test_everything_stored_is_user_only():
     gallery_id = record_path(gallery).stem.removeprefix("enrolled-")
     assert files == {"data/reference_faces/barack/obama.jpg": "0o600", "data/gallery-casia-webface.json": "0o600",
                      f"data/enrolled-{gallery_id}.json": "0o600", f"state/gallery-{gallery_id}.lock": "0o600",
-                     "state/events.jsonl": "0o600", "state/facewatch.lock": "0o600"}
+                     "state/events.jsonl": "0o600", "state/facewatch.lock": "0o600",
+                     # enroll reports the calibration: FaceNet converted into the default model dir, the cohort
+                     # embedded once, and the per-person calibration (it names barack)
+                     "cache/models/facenet_casia-webface.pt": "0o600",
+                     "cache/models/facenet_casia-webface.pt.sha256": "0o600",
+                     "cache/cohort-casia-webface-margin32-light1.npz": "0o600",
+                     "data/calibration-casia-webface-margin32-light1.json": "0o600"}
     assert dirs == {"data": "0o700", "data/reference_faces": "0o700", "data/reference_faces/barack": "0o700",
-                    "state": "0o700"}
+                    "state": "0o700", "cache": "0o700", "cache/models": "0o700"}
 
 
 # --- facewatch forget ----------------------------------------------------------------------------------------
