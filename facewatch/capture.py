@@ -122,6 +122,7 @@ def open_error_hint(source: SourceSpec) -> str:
         return f"no camera at index {value} (unplugged, busy or no permission) — {REPLAY_HINT}"
     if kind == "stream":
         return f"cannot open {describe_source(value)} — check the URL and the network, or {REPLAY_HINT}"
+    assert isinstance(value, str)  # source_kind() calls an int a camera
     if not Path(value).is_file():
         return f"no video file at {value}"
     return f"cannot decode video {value} (not a video, or a codec OpenCV lacks)"

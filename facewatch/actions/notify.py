@@ -99,7 +99,8 @@ def find_notifier(
     if platform == "win32":
         return LogNotifier("Windows toast notifications are not implemented")
     if platform == "darwin":
-        candidates = (("osascript", osascript_notify_command),)
+        candidates: tuple[tuple[str, Callable[[str, str, str], list[str]]], ...] = (
+            ("osascript", osascript_notify_command),)
     else:
         candidates = (("notify-send", notify_send_command), ("gdbus", gdbus_notify_command))
     for tool, build in candidates:

@@ -81,7 +81,7 @@ def split_identities(names: Sequence[str], enrolled: int, per_person: int, seed:
         gallery.extend(sorted(rng.choice(rows, size=per_person, replace=False).tolist()))
     in_gallery, enrolled_set = set(gallery), set(chosen)
     probes = [i for i in range(n) if i not in in_gallery
-              and not (sessions and enroll_only[i] and names[i] in enrolled_set)]
+              and not (enroll_only is not None and enroll_only[i] and names[i] in enrolled_set)]
     truth = [names[i] if names[i] in enrolled_set else None for i in probes]
     return IdentifySplit(gallery, probes, truth, chosen)
 
