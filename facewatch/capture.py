@@ -500,9 +500,10 @@ class _Live:
 class Source(Protocol):
     """What the daemon reads frames from: FrameSource, or a stand-in in tests (same contract as FrameSource.read)."""
 
-    state: State
     target_fps: float | None
 
+    @property
+    def state(self) -> State: ...  # read-only: the source alone sets it
     def read(self, timeout: float) -> FramePacket | None: ...
     def release(self) -> None: ...
     def reopen(self) -> None: ...

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from functools import partial
 from typing import Callable, Mapping, Protocol
 
 from facewatch import APP
@@ -106,5 +107,5 @@ def find_notifier(
     for tool, build in candidates:
         path = which(tool)
         if path:
-            return CommandNotifier(tool, runner, lambda title, body, p=path, b=build: b(p, title, body))
+            return CommandNotifier(tool, runner, partial(build, path))
     return LogNotifier(f"none of {', '.join(tool for tool, _ in candidates)} is installed")
