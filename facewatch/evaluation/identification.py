@@ -65,7 +65,6 @@ def split_identities(names: Sequence[str], enrolled: int, per_person: int, seed:
     if per_person < 1:
         raise ValueError(f"gallery images per person must be at least 1, got {per_person}")
     n, people = len(names), sorted(set(names))
-    sessions = enroll_only is not None
     candidate = _candidates(names, usable, enroll_only)
     eligible = eligible_people(names, per_person, usable, enroll_only)
     if not 1 <= enrolled <= len(eligible):
