@@ -25,7 +25,7 @@ from pathlib import Path
 
 from common import CLIPS, cpu_s, rss_mb, use_offline_models
 from helpers.scenes import Scenario, catalogue, write_cuts
-from helpers.shared import DATA, EXAMPLES
+from helpers.shared import ALEX, DATA, EXAMPLES
 from looping import LoopedReplay
 
 # After a lock the daemon keeps the camera free for policy.grace_seconds when the OS cannot say "unlocked" (a dry
@@ -121,7 +121,8 @@ def real_clips() -> list[tuple[Scenario, Path]]:
     lin, alex = EXAMPLES / "lin-manuel-miranda.png", EXAMPLES / "alex-lacamoire.png"
     street_owner = sorted((DATA / "facenet_pytorch_samples" / "data" / "test_images").iterdir())[0]
     return [
-        (Scenario("Hamilton, Lin-Manuel enrolled", "real", (), {"lin": (lin,)}), CLIPS["hamilton"]),
+        (Scenario("Hamilton, Lin-Manuel enrolled", "real", (), {"lin": (lin,)}, stranger_at=ALEX.start / 29.97),
+         CLIPS["hamilton"]),  # the cut to Alex Lacamoire, then the audience: other people, locked out
         (Scenario("Hamilton, Alex enrolled", "real", (), {"alex": (alex,)}, stranger_at=0.0), CLIPS["hamilton"]),
         (Scenario(f"video.mp4, {street_owner.name} enrolled", "real", (), {street_owner.name: tuple(
             sorted(street_owner.glob("*.jpg")))}, stranger_at=0.0), CLIPS["video"]),

@@ -620,3 +620,10 @@ def test_run_with_a_linked_lock_and_a_fifo_event_log_watches_every_frame_and_mas
     assert "watching stream rtsp://admin:***@127.0.0.1:9/x" in done.stderr
     assert victim.read_text() == "precious\n" and stat.S_ISFIFO(events_path().lstat().st_mode)
     assert "Traceback" not in done.stderr
+
+
+def test_a_planted_folder_name_cannot_fake_list_output(capsys):
+    gallery = paths.private_dir(paths.data_dir() / "reference_faces")
+    (gallery / "eve\n  alice: 5 photo(s)").mkdir()
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"gallery: {gallery}", "  'eve\\n  alice: 5 photo(s)': 0 photo(s)"]
