@@ -21,8 +21,8 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     dry_run records lock and notify decisions (in memory and in <state dir>/dry-run.jsonl) instead of acting.
     """
     from facewatch.actions.dryrun import DryRunRecorder
-    from facewatch.actions.lock import find_locker
-    from facewatch.actions.notify import find_notifier
+    from facewatch.actions.lock import Locker, find_locker
+    from facewatch.actions.notify import Notifier, find_notifier
     from facewatch.capture import FrameSource
     from facewatch.daemon import Loop
     from facewatch.engine import (
@@ -67,6 +67,8 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
     tr = config.tracking
     events = EventLog(events_path() if config.log.events else None,
                       max_bytes=int(config.log.events_max_mb * 1024 * 1024), keep=config.log.events_keep)
+    locker: Locker
+    notifier: Notifier
     if dry_run:
         locker = notifier = DryRunRecorder(state_dir() / "dry-run.jsonl")
     else:

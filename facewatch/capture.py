@@ -122,6 +122,7 @@ def open_error_hint(source: SourceSpec) -> str:
         return f"no camera at index {value} (unplugged, busy or no permission) — {REPLAY_HINT}"
     if kind == "stream":
         return f"cannot open {describe_source(value)} — check the URL and the network, or {REPLAY_HINT}"
+    assert isinstance(value, str)  # source_kind() calls an int a camera
     if not Path(value).is_file():
         return f"no video file at {value}"
     return f"cannot decode video {value} (not a video, or a codec OpenCV lacks)"
@@ -499,9 +500,10 @@ class _Live:
 class Source(Protocol):
     """What the daemon reads frames from: FrameSource, or a stand-in in tests (same contract as FrameSource.read)."""
 
-    state: State
     target_fps: float | None
 
+    @property
+    def state(self) -> State: ...  # read-only: the source alone sets it
     def read(self, timeout: float) -> FramePacket | None: ...
     def release(self) -> None: ...
     def reopen(self) -> None: ...

@@ -377,7 +377,7 @@ def _settings(cls: type, layers: list[Layer], prefix: str) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in schema:
         key, hint = prefix + f.name, hints[f.name]
-        if dataclasses.is_dataclass(hint):
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
             sections = [_section(p, m, key) for p, m in layers if f.name in m]
             values[f.name] = hint(**_settings(hint, sections, key + "."))
             continue
@@ -443,13 +443,13 @@ def _coerce(hint: Any, rule: dict, value: Any, base: Path) -> Any:
     """Check `value` against an annotation and its rule; return it converted (int→float, list→tuple, str→Path)."""
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
-        wanted = []
+        options_wanted = []
         for option in typing.get_args(hint):
             try:
                 return _coerce(option, rule, value, base)
             except _Invalid as e:
-                wanted.append(e.args[0])
-        raise _Invalid(" or ".join(wanted))
+                options_wanted.append(e.args[0])
+        raise _Invalid(" or ".join(options_wanted))
     if hint is type(None):
         if value is None:
             return None

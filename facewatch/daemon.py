@@ -127,6 +127,7 @@ class Daemon:
         The unlock is read from the locker; only while no locker can tell is it assumed after locked_wait_s."""
         if self.state.status != "locked":
             return False
+        assert self.loop.policy is not None  # only the policy locks
         now = self.clock()
         if now < self._next_probe:
             return True
@@ -297,6 +298,7 @@ class Daemon:
     def _liveness(self, frame: np.ndarray, index: int, t: float) -> dict | None:
         """Detector-only liveness samples for provisional owners; the tracker applies each verdict, logged."""
         lp = self.loop
+        assert lp.liveness is not None  # called only when liveness is on
         event = None
         for outcome in lp.liveness.step(frame, t):
             v = outcome.verdict

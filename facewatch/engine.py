@@ -8,6 +8,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from facewatch.config import Config, file_to_edit, model_dirs
 from facewatch.detectors.base import FaceDetector, PersonDetector
@@ -154,10 +155,11 @@ def load_face_detector(config: Config, engine: str) -> FaceDetector:
     from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 
     f = config.face
-    options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
+    options: dict[str, Any] = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
     dirs, names = model_dirs(config), needed_files(config, engine)[:3]
     if engine == "onnx":
-        return OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in names), **options)
+        pnet, rnet, onet = (onnx_file(name, dirs) for name in names)
+        return OnnxMtcnnFaceDetector(pnet, rnet, onet, **options)
     for name in names:
         require(name, dirs)  # verified, though facenet-pytorch loads its own copies
     return MtcnnFaceDetector(**options)

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 from facewatch.paths import open_private_append, state_dir
 
@@ -42,7 +42,7 @@ class EventLog:
         self.keep = keep
         self.last: dict[str, Any] | None = None
         self.failed = False
-        self._file = None
+        self._file: IO[str] | None = None
         self._size = 0
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # each event, as written (the console)
 
@@ -75,6 +75,7 @@ class EventLog:
         """Rule 2: shift the full log to .1 (renames replace names, never write through a planted link)."""
         self.close()
         path = self.path
+        assert path is not None  # rotation follows a write, and write() returns early without a path
         if self.keep < 1:
             os.unlink(path)
             return

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from facewatch.actions.lock import Locker
 from facewatch.actions.notify import Notifier
@@ -151,12 +151,13 @@ class LockPolicy:
         return any(since is not None and not self._held(since, self._now)
                    for since in (self._stranger_since, self._onlooker_since))
 
-    def _held(self, since: float | None, now: float) -> bool:
+    def _held(self, since: float | None, now: float) -> TypeGuard[float]:
         """True when a run started at `since` has lasted unknown_seconds."""
         return since is not None and now - since >= self.settings.unknown_seconds
 
     def _onlooker(self, now: float, owners: list[str]) -> list[Decision]:
         """Rule 3 for a run that has lasted long enough."""
+        assert self._onlooker_since is not None  # called once _held() saw the run
         reason = f"unknown face beside {', '.join(owners)} for {now - self._onlooker_since:.1f} s"
         if self.settings.onlooker == "lock":
             return self._lock(now, reason)
@@ -246,7 +247,7 @@ class PolicyRunner:
         result = self.locker.lock(decision.reason)
         if not result.ok:
             self.notifier.notify(LOCK_FAILED_TITLE, f"{decision.reason}: {result.detail}")
-        fields = {"detail": result.detail} if result.detail else {}
+        fields: dict[str, Any] = {"detail": result.detail} if result.detail else {}
         if result.confirmed is not None:
             fields["confirmed"] = result.confirmed  # the locker's own state said locked
         event = self.events.write("lock", t=round(decision.at, 3), reason=decision.reason, ok=result.ok,

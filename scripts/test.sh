@@ -42,6 +42,11 @@ for flavour in $venvs; do
     echo "test.sh: pytest collected no tests in the $flavour install" >&2
   fi
   [ "$rc" -eq 0 ] || failed="$failed $flavour(exit $rc)"
+  # The type check runs once, in the torch install: there torch, ultralytics and numpy give their real types.
+  if [ "$flavour" = torch ]; then
+    echo "test.sh: type-checking the package (mypy facewatch)"
+    "$python" -m mypy facewatch || failed="$failed mypy"
+  fi
 done
 if [ -n "$failed" ]; then
   echo "test.sh: the suite failed in:$failed" >&2

@@ -132,7 +132,7 @@ class ChainLocker:
             detail = f"no screen-lock method found: {self._hint}"
             log.error("cannot lock the screen (%s): %s", reason, detail)
             return LockResult(False, "none", detail)
-        failures = []
+        failures: list[str] = []
         for method in self.methods:
             error = method.attempt()
             if error is None:
@@ -143,6 +143,7 @@ class ChainLocker:
             log.debug("screen lock by %s failed: %s", method.name, error)
             failures.append(f"{method.name}: {error}")
         if self.state.confirm(1, self._wait):  # rule 2
+            assert self.state.confirmed_by is not None  # confirm() returned True, so it set confirmed_by
             probe = self.state.confirmed_by.name
             log.info("screen already locked (%s says so; %s)", probe, reason)
             return LockResult(True, "already locked", f"{probe} says locked", True)
@@ -154,6 +155,7 @@ class ChainLocker:
         """The result of a lock by `name`; the methods that failed before it are logged once, at info level."""
         earlier = f" after {'; '.join(failures)}" if failures else ""
         if confirmed:
+            assert self.state.confirmed_by is not None  # confirm() returned True, so it set confirmed_by
             log.info("screen locked by %s, confirmed by %s (%s)%s", name, self.state.confirmed_by.name, reason,
                      earlier)
             return LockResult(True, name, confirmed=True)
@@ -244,6 +246,7 @@ def _freedesktop_methods(env: Mapping[str, str], which: Which, runner: CommandRu
     tool = next((name for name in ("gdbus", "dbus-send") if which(name)), None)
     if tool and has_session_bus(env):
         path = which(tool)
+        assert path is not None  # `tool` was picked because which() found it
         for dest, obj, iface, probe in SCREENSAVERS:
             command = _dbus_lock_command(tool, path, dest, obj, iface)
             methods.append(command_method(f"{tool} {dest} Lock", runner, command, [probe]))

@@ -95,9 +95,10 @@ def find_probes(env: Mapping[str, str], which: Which, runner: CommandRunner, dbu
         command = [loginctl, "show-session", session, "--property=LockedHint", "--value"]
         probes.append(_command_probe("logind LockedHint", runner, command, lambda out: out.strip() == "yes"))
     tool = next((name for name in ("gdbus", "dbus-send") if which(name)), None)
-    if tool and dbus:
+    path = which(tool) if tool else None  # `tool` was picked because which() found it
+    if tool and path and dbus:
         for dest, obj, iface in GET_ACTIVE:
-            command = get_active_command(tool, which(tool), dest, obj, iface)
+            command = get_active_command(tool, path, dest, obj, iface)
             probes.append(_command_probe(f"{dest} GetActive", runner, command, parse_get_active))
     xscreensaver = which("xscreensaver-command")
     if xscreensaver and env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):

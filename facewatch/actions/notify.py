@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from functools import partial
 from typing import Callable, Mapping, Protocol
 
 from facewatch import APP
@@ -99,11 +100,12 @@ def find_notifier(
     if platform == "win32":
         return LogNotifier("Windows toast notifications are not implemented")
     if platform == "darwin":
-        candidates = (("osascript", osascript_notify_command),)
+        candidates: tuple[tuple[str, Callable[[str, str, str], list[str]]], ...] = (
+            ("osascript", osascript_notify_command),)
     else:
         candidates = (("notify-send", notify_send_command), ("gdbus", gdbus_notify_command))
     for tool, build in candidates:
         path = which(tool)
         if path:
-            return CommandNotifier(tool, runner, lambda title, body, p=path, b=build: b(p, title, body))
+            return CommandNotifier(tool, runner, partial(build, path))
     return LogNotifier(f"none of {', '.join(tool for tool, _ in candidates)} is installed")

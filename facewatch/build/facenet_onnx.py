@@ -13,6 +13,7 @@ becomes its ONNX twin, walked back from the `embeddings` output. Rules of the tr
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,10 +55,10 @@ class _Translator:
         self.helper, self.numpy_helper = helper, numpy_helper
         self.tf = nodes
         self.onnx_nodes: list = []
-        self.initializers: dict[str, object] = {}
+        self.initializers: dict[str, Any] = {}  # onnx TensorProto (onnx is imported lazily)
         self.rank: dict[str, int] = {}  # TF node name -> rank of its (single) output
         self.alias: dict[str, str] = {}  # TF node name -> the ONNX tensor holding its output
-        self.convs: dict[str, object] = {}  # ONNX Conv nodes without a bias yet, by output name
+        self.convs: dict[str, Any] = {}  # ONNX Conv nodes without a bias yet, by output name
         self.consumers: dict[str, int] = {}
         for node in nodes.values():
             for name in node.inputs:
@@ -182,7 +183,7 @@ class _Translator:
     def _op_Maximum(self, node: Node) -> None:
         self._binary(node, "Max")
 
-    def _axis(self, axis: int, like: str) -> int:
+    def _axis(self, axis: int | np.ndarray, like: str) -> int:
         """A TF axis of a tensor as the ONNX graph lays it out (rule 1)."""
         return _NHWC_TO_NCHW_AXIS[int(axis)] if self.rank[like] == 4 else int(axis)
 

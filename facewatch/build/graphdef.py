@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,12 +41,14 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def fields(buf: memoryview) -> Iterator[tuple[int, int | memoryview]]:
-    """Yield (field number, value) of one serialised message: an int for varints, a memoryview otherwise."""
+def fields(buf: memoryview) -> Iterator[tuple[int, Any]]:
+    """Yield (field number, value) of one serialised message: an int for varints, a memoryview otherwise (Any:
+    the field number, which the caller knows, decides which)."""
     pos = 0
     while pos < len(buf):
         key, pos = _varint(buf, pos)
         number, wire = key >> 3, key & 7
+        value: int | memoryview
         if wire == _VARINT:
             value, pos = _varint(buf, pos)
         elif wire in (_FIXED64, _FIXED32):
@@ -129,7 +132,7 @@ class Node:
     inputs: list[str] = field(default_factory=list)
     attrs: dict[str, memoryview] = field(default_factory=dict)
 
-    def attr(self, key: str) -> list[tuple[int, int | memoryview]]:
+    def attr(self, key: str) -> list[tuple[int, Any]]:
         """The (field, value) pairs of one AttrValue; GraphDefError when the node lacks it."""
         if key not in self.attrs:
             raise GraphDefError(f"node {self.name} ({self.op}) has no attribute {key!r}")

@@ -90,9 +90,11 @@ def _fp32_twin(src: Path, out: Path) -> Path:
     """The dequantized twin of `src` in the build dir, made once (rule 3)."""
     import onnx
 
-    return _make(f"{src.stem}_fp32.onnx", out,
-                 lambda target: write_private(target, dequantize_model(onnx.load(str(src))).SerializeToString())
-                 or target)
+    def write(target: Path) -> Path:
+        write_private(target, dequantize_model(onnx.load(str(src))).SerializeToString())
+        return target
+
+    return _make(f"{src.stem}_fp32.onnx", out, write)
 
 
 def _open(what: str) -> Callable[[Path], object]:

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _flat_outputs(session, feed) -> np.ndarray:
     return np.concatenate([np.asarray(o, np.float64).ravel() for o in session.run(None, feed)])
 
 
-def choose(network: str, variants: list[Variant], out_dir: Path, open_session: Callable[[Path], object],
+def choose(network: str, variants: list[Variant], out_dir: Path, open_session: Callable[[Path], Any],
            budget_mb: float | None = None, feed_for: Callable[[object], dict] = _probe_feed) -> Choice:
     """Rules 1-3 for one network: optimise each variant into out_dir, check it on the probe, time them, keep one.
 

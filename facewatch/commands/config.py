@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from facewatch import paths
 from facewatch.config import (
@@ -68,7 +69,7 @@ def settings_with_origin(config: Config, origin: str) -> list[tuple[str, object,
     from_file = keys_set_by(config.config_file) if origin != "default" else set()
     rows = []
 
-    def walk(obj: object, prefix: str) -> None:
+    def walk(obj: Any, prefix: str) -> None:
         for f in dataclasses.fields(obj):
             if f.metadata.get("not_in_file"):
                 continue

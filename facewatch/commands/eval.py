@@ -8,9 +8,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from facewatch.cli import UserError
 from facewatch.config import Config, load_config
+
+if TYPE_CHECKING:
+    from facewatch.detectors.base import FaceDetector
+    from facewatch.identity.pipeline import FacePipeline
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
@@ -85,11 +90,11 @@ class Progress:
 class EvalPipeline:
     """The face pass an evaluation runs: detector, embedder, FaceNet weight set, and the settings that key caches."""
 
-    detector: object
+    detector: FaceDetector
     embedder: object
     weights: str
     detector_id: str
-    pipeline: object  # the daemon's FacePipeline: its embed_crops is what every face pass embeds with
+    pipeline: FacePipeline  # the daemon's FacePipeline: its embed_crops is what every face pass embeds with
 
 
 def load_pipeline(args: argparse.Namespace, config: Config) -> EvalPipeline:
@@ -221,6 +226,7 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
         total = counts if total is None else total + counts
     if not args.json:
         t = total
+        assert t is not None  # --seeds is at least 1
         print(f"owners:    {_rate(t.named, t.owners)} named, {_rate(t.misnamed, t.owners)} misnamed, "
               f"{_rate(t.owners_uncertain, t.owners)} uncertain, {_rate(t.owners_unknown, t.owners)} unknown")
         print(f"strangers: {_rate(t.accepted, t.strangers)} accepted, "

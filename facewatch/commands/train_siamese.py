@@ -139,6 +139,7 @@ def _att_split(args: argparse.Namespace, pipe) -> dict:
     """AT&T embeddings split by person (seeded): training people and held-out people, never both."""
     from facewatch.evaluation.identification import identity_images
 
+    names: list[str] | np.ndarray  # the names, then the same as an array
     keys, names = identity_images(args.att)
     people = sorted(set(names))
     if not 0 < args.att_heldout < len(people):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import logging
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -89,7 +90,7 @@ class YoloPersonDetector:
                     log.debug("%s has a fixed %dx%d input; using it instead of imgsz=%d", path.name, *fixed, size)
                 size = fixed if fixed[0] != fixed[1] else fixed[0]
         self.imgsz = size
-        self._predict_args = {
+        self._predict_args: dict[str, Any] = {
             "imgsz": size,
             "conf": float(confidence),
             "iou": float(nms_iou),
@@ -231,7 +232,7 @@ class OnnxPersonDetector:
         blob = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255
         output = self._session.run(None, {self._input: blob})[0][0]
         boxes, scores = decode_persons(output, self.confidence, self.nms_iou)
-        boxes = (boxes - np.float32(pad * 2)) / np.float32(scale * 2)
+        boxes = (boxes - np.asarray(pad * 2, np.float32)) / np.asarray(scale * 2, np.float32)
         height, width = frame_bgr.shape[:2]
-        boxes = np.clip(boxes, 0, np.float32([width, height, width, height])).astype(np.float32)
+        boxes = np.clip(boxes, 0, np.asarray([width, height, width, height], np.float32)).astype(np.float32)
         return [Detection(box=box, score=float(score)) for box, score in zip(boxes, scores)]

@@ -92,7 +92,7 @@ def _cached(path: Path | None, key: str, compute: Callable[[], dict[str, np.ndar
     arrays = compute()
     if path is not None:
         buffer = io.BytesIO()
-        np.savez(buffer, key=np.array(key), **arrays)
+        np.savez(buffer, key=np.array(key), **arrays)  # type: ignore[arg-type]  # numpy types **kwds against allow_pickle
         write_private(path, buffer.getvalue())
     return arrays
 

@@ -65,7 +65,6 @@ def split_identities(names: Sequence[str], enrolled: int, per_person: int, seed:
     if per_person < 1:
         raise ValueError(f"gallery images per person must be at least 1, got {per_person}")
     n, people = len(names), sorted(set(names))
-    sessions = enroll_only is not None
     candidate = _candidates(names, usable, enroll_only)
     eligible = eligible_people(names, per_person, usable, enroll_only)
     if not 1 <= enrolled <= len(eligible):
@@ -81,7 +80,7 @@ def split_identities(names: Sequence[str], enrolled: int, per_person: int, seed:
         gallery.extend(sorted(rng.choice(rows, size=per_person, replace=False).tolist()))
     in_gallery, enrolled_set = set(gallery), set(chosen)
     probes = [i for i in range(n) if i not in in_gallery
-              and not (sessions and enroll_only[i] and names[i] in enrolled_set)]
+              and not (enroll_only is not None and enroll_only[i] and names[i] in enrolled_set)]
     truth = [names[i] if names[i] in enrolled_set else None for i in probes]
     return IdentifySplit(gallery, probes, truth, chosen)
 

@@ -24,9 +24,9 @@ def balanced_accuracy(scores: np.ndarray, same: np.ndarray, threshold: float) ->
 
 def all_pairs(labels: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, same) for every unordered pair i < j of a labelled set: the verification pairs of held-out people."""
-    labels = np.asarray(labels)
-    i, j = np.triu_indices(len(labels), k=1)
-    return i, j, labels[i] == labels[j]
+    values = np.asarray(labels)
+    i, j = np.triu_indices(len(values), k=1)
+    return i, j, values[i] == values[j]
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
@@ -142,7 +142,7 @@ def plot_roc(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path, title
 def pair_scores(first: np.ndarray, second: np.ndarray, metric: str = "cosine") -> np.ndarray:
     """Similarity of row i of `first` with row i of `second`: cosine, or minus the Euclidean distance."""
     if metric == "cosine":
-        return np.sum(l2_normalize(first) * l2_normalize(second), axis=1, dtype=np.float64)
+        return np.asarray(np.sum(l2_normalize(first) * l2_normalize(second), axis=1, dtype=np.float64))
     if metric == "euclidean":
         return -np.linalg.norm(np.asarray(first, np.float64) - np.asarray(second, np.float64), axis=1)
     raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")

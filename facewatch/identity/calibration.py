@@ -171,6 +171,7 @@ def describe(c: OwnerCalibration) -> str:
     if c.genuine is None:
         own = "one photo, no leave-one-out score"
     else:
+        assert c.refused is not None and c.uncertain is not None  # scored together with `genuine`
         own = (f"your photos match each other at {c.genuine:.2f} (lowest {c.genuine_min:.2f}); "
                f"{100 * c.refused:.0f} % of them would be refused, {100 * c.uncertain:.0f} % asked again")
     return (f"named at >= {c.known:.2f}, unknown below {c.unknown:.2f}; {own}; strangers within "

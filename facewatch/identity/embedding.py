@@ -49,7 +49,7 @@ def face_crops(image_rgb: np.ndarray, boxes: np.ndarray, size: int = CROP_SIZE, 
         # At least one pixel wide and high, so a degenerate box still yields a crop.
         right = max(int(min(x2 + grow_x, width)), left + 1)
         bottom = max(int(min(y2 + grow_y, height)), top + 1)
-        crop = image.crop((left, top, right, bottom)).resize((size, size), Image.BILINEAR)
+        crop = image.crop((left, top, right, bottom)).resize((size, size), Image.Resampling.BILINEAR)
         out[i] = np.asarray(crop)
     return out
 
@@ -188,7 +188,7 @@ class IdleReleasingEmbedder:
 
     def __init__(self, load, idle_s: float, clock=time.monotonic) -> None:
         self._load, self.idle_s, self._clock = load, idle_s, clock
-        self._embedder = None
+        self._embedder: Embedder | None = None
         self._loader: threading.Thread | None = None
         self._lock = threading.Lock()
         self._last_use = 0.0

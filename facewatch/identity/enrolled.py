@@ -99,7 +99,8 @@ class Record:
         if not _plain_dir(person):
             return [], []
         default = is_default_gallery(self.root)
-        mine, others = [], []
+        mine: list[Path] = []
+        others: list[Path] = []
         for entry in sorted(person.iterdir()):
             ok = _plain_file(entry) and (
                 self._matches(entry)

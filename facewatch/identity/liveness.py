@@ -72,13 +72,14 @@ def judge(samples: Sequence[Sample], min_samples: int, threshold: float) -> Verd
     motion, usable = nonrigid_motion(samples)
     if usable < max(min_samples, 2):
         return Verdict("undecided", None, usable)
+    assert motion is not None  # two or more usable shapes always give a motion
     return Verdict("live" if motion >= threshold else "spoof", motion, usable)
 
 
 def pick_face(faces: Sequence[Face], region: np.ndarray) -> Face | None:
     """The largest face lying mostly inside `region` (>= MIN_FACE_INSIDE of it), or None: in a person's box their
     own face is the largest; a false detection (a hand, a pattern) or someone behind them is smaller."""
-    inside = containment_matrix([f.box for f in faces], [region])[:, 0] if faces else []
+    inside: np.ndarray | list[float] = containment_matrix([f.box for f in faces], [region])[:, 0] if faces else []
     candidates = [f for f, share in zip(faces, inside) if share >= MIN_FACE_INSIDE]
     return max(candidates, key=lambda f: float((f.box[2] - f.box[0]) * (f.box[3] - f.box[1])), default=None)
 

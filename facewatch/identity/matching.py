@@ -60,7 +60,10 @@ UNCALIBRATED = OperatingPoint(known=0.9, unknown=0.9)
 class Matcher(Protocol):
     """Scores probes against gallery embeddings; higher is more similar, in the matcher's own scale."""
 
-    threshold: float | None  # matching rule 3: one threshold for everyone; None = per-person operating points
+    @property
+    def threshold(self) -> float | None:
+        """Matching rule 3: one threshold for everyone; None = per-person operating points."""
+        ...
 
     def similarity(self, probes: np.ndarray, gallery: np.ndarray) -> np.ndarray:
         """(N, M) similarity of N probe embeddings to M gallery embeddings."""
@@ -126,8 +129,8 @@ def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: lis
     people = sorted(set(names))
     columns = np.asarray([people.index(n) for n in names])
     best = np.full((len(probes), len(people)), -np.inf)
-    for person in range(len(people)):
-        best[:, person] = sims[:, columns == person].max(axis=1)
+    for column in range(len(people)):
+        best[:, column] = sims[:, columns == column].max(axis=1)
     out = []
     for row in best:
         person = people[int(row.argmax())]

@@ -118,7 +118,7 @@ def _head_of(module) -> SiameseHead:
 
 
 def sample_pairs(
-    labels: Sequence, rng: np.random.Generator, max_positives_per_person: int = 20
+    labels: Sequence | np.ndarray, rng: np.random.Generator, max_positives_per_person: int = 20
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(i, j, same) index pairs for one epoch: up to `max_positives_per_person` same-person pairs per identity
     and as many different-person pairs, drawn uniformly; people with one image only serve as negatives."""

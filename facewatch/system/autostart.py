@@ -198,8 +198,9 @@ class XdgAutostart(_FileAutostart):
         """Enabled with its Exec line, disabled, or switched off in the desktop's startup settings."""
         if not self.path.exists():
             return f"disabled (no {self.path})"
-        if self.foreign():
-            return self.foreign()
+        foreign = self.foreign()
+        if foreign:
+            return foreign
         lines = self.path.read_text(encoding="utf-8").splitlines()
         if "Hidden=true" in lines or "X-GNOME-Autostart-enabled=false" in lines:
             return f"disabled in the desktop's startup settings ({self.path}); `enable` turns it back on"
@@ -271,8 +272,9 @@ class SystemdAutostart(_FileAutostart):
         """Enabled (linked into the target) with its ExecStart, written but not enabled, or disabled."""
         if not self.path.exists():
             return f"disabled (no {self.path})"
-        if self.foreign():
-            return self.foreign()
+        foreign = self.foreign()
+        if foreign:
+            return foreign
         lines = self.path.read_text(encoding="utf-8").splitlines()
         exec_line = next((line for line in lines if line.startswith("ExecStart=")), "ExecStart= missing")
         if not self.wants.is_symlink():

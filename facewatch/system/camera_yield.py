@@ -28,7 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 log = logging.getLogger("facewatch.camera")
 
@@ -90,7 +90,7 @@ class _Inotify:
 
     def masks(self) -> list[int]:
         """The masks of every event queued now (none when nothing is queued)."""
-        out = []
+        out: list[int] = []
         while True:
             try:
                 data = os.read(self.fd, 4096)
@@ -192,7 +192,7 @@ class CameraYield:
 
 
 def watch_camera(source: int | str, on_change: Callable[[bool], None], platform: str = sys.platform,
-                 **options: float) -> CameraYield | None:
+                 **options: Any) -> CameraYield | None:
     """A CameraYield for a camera index on Linux; None (logged once) where the OS or the node rules it out."""
     device = camera_device(source, platform)
     if device is None:

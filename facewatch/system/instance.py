@@ -43,7 +43,7 @@ def _try_lock(fd: int) -> bool:
 
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # stubs: win32 only
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EDEADLK):  # the byte is locked by another process
                 return False
@@ -64,7 +64,7 @@ def _unlock(fd: int) -> None:
         import msvcrt
 
         os.lseek(fd, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]  # stubs: win32 only
     else:
         import fcntl
 

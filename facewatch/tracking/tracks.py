@@ -112,6 +112,7 @@ class Tracker:
 
     def _check_continuity(self, frame: np.ndarray, now: float) -> None:
         """Rules 3-4: suspend every named track that no longer looks like its signature, all of them on a cut."""
+        assert self.continuity is not None  # update() calls this only with a continuity check
         cut = self.continuity.cut(frame)
         if cut:
             self._urgent = SCENE_CUT
@@ -162,8 +163,10 @@ class Tracker:
             track.first_seen = now if track.suspended_at is None else track.suspended_at
         track.identity, track.score, track.box_at_verify, track.verified_at = name, float(score), track.box.copy(), now
         track.suspended_name, track.suspended_at, track.uncertain = None, None, False
-        sign = frame is not None and self.continuity is not None and name != UNKNOWN
-        track.signature = self.continuity.sign(frame, track.box) if sign else None
+        if frame is not None and self.continuity is not None and name != UNKNOWN:
+            track.signature = self.continuity.sign(frame, track.box)
+        else:
+            track.signature = None
 
     def apply_liveness(self, track_id: int, name: str, decision: str) -> None:
         """Rule 7: what a liveness verdict ("live", "spoof", "undecided") about `name` on a track does to it."""

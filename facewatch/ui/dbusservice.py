@@ -23,7 +23,7 @@ import queue
 import stat
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from jeepney import (
     DBusAddress,
@@ -91,7 +91,7 @@ def split_signature(sig: str) -> list[str]:
     return types
 
 
-def introspection_xml(interfaces: list[Interface], children: list[str] = ()) -> str:
+def introspection_xml(interfaces: list[Interface], children: Sequence[str] = ()) -> str:
     """The Introspect answer for an object with these interfaces and child nodes."""
     def args(sig: str, direction: str = "") -> str:
         where = f' direction="{direction}"' if direction else ""
@@ -222,7 +222,7 @@ class Service:
         if not message.header.flags & MessageFlag.no_reply_expected:  # rule 4
             self._send(reply)
 
-    def _handle(self, path: str, interface: str | None, member: str, args: tuple) -> tuple[str, tuple]:
+    def _handle(self, path: str, interface: str | None, member: str, args: tuple) -> tuple[str | None, tuple]:
         """The reply (signature, body) for a call; _CallError names what is unknown."""
         interfaces = self.objects.get(path)
         if interface == INTROSPECTABLE and member == "Introspect":

@@ -42,7 +42,7 @@ def argb_pixmaps(image: Image.Image, sizes: Sequence[int] = PIXMAP_SIZES) -> Pix
     rgba = image.convert("RGBA")
     pixmaps = []
     for size in sizes:
-        scaled = rgba if rgba.size == (size, size) else rgba.resize((size, size), Image.LANCZOS)
+        scaled = rgba if rgba.size == (size, size) else rgba.resize((size, size), Image.Resampling.LANCZOS)
         red, green, blue, alpha = scaled.split()
         pixmaps.append((size, size, Image.merge("RGBA", (alpha, red, green, blue)).tobytes()))  # bytes A,R,G,B
     return pixmaps

@@ -121,7 +121,7 @@ def draw_icon(kind: str) -> Image.Image:
     pen.polygon([(x * s, y * s) for x, y in eye], fill=(255, 255, 255))
     pen.ellipse([(32 - 7) * s, (33 - 7) * s, (32 + 7) * s, (33 + 7) * s], fill=(30, 30, 30))
     pen.ellipse([(29 - 2) * s, (30 - 2) * s, (29 + 2) * s, (30 + 2) * s], fill=(255, 255, 255))
-    return big.resize((ICON_SIZE, ICON_SIZE), Image.LANCZOS)
+    return big.resize((ICON_SIZE, ICON_SIZE), Image.Resampling.LANCZOS)
 
 
 def on_black(image: Image.Image) -> Image.Image:
