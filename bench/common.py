@@ -14,26 +14,8 @@ CLIPS = {
     "video": SHARED / "data" / "facenet_pytorch_samples" / "examples" / "video.mp4",
 }
 OUT = REPO / "bench" / "out"  # gitignored: generated clips, CSVs, plots
-
-
-def write_segment(src: Path, frames: range, out: Path) -> Path:
-    """Write frames [start, stop) of a clip to a new video (a real segment of it); ValueError if the clip is short."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(src))
-    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS), size)
-    cap.set(cv2.CAP_PROP_POS_FRAMES, frames.start)
-    try:
-        for index in frames:
-            ok, frame = cap.read()
-            if not ok:
-                raise ValueError(f"{src} ends before frame {index}")
-            writer.write(frame)
-    finally:
-        writer.release()
-        cap.release()
-    return out
+sys.path.insert(0, str(REPO / "tests"))
+from helpers.media import write_segment  # noqa: E402  (the project's one clip writer, shared with the tests)
 
 
 def scene(name: str, frames: range, clip: str = "hamilton") -> Path:

@@ -17,11 +17,13 @@ import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol
+from typing import Callable, Literal, Protocol
 from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
+
+from facewatch.detectors.base import frame_problem
 
 log = logging.getLogger("facewatch.capture")
 
@@ -141,23 +143,11 @@ def probe_camera(index: int, capture_factory: CaptureFactory = open_capture) -> 
         if not cap.isOpened() or not cap.grab():
             return False
         ok, frame = cap.retrieve()
-        return ok and _is_valid_frame(frame)
+        return ok and frame_problem(frame) is None
     except Exception:
         return False
     finally:
         cap.release()
-
-
-def _is_valid_frame(frame: Any) -> bool:
-    """A usable frame is a non-empty HxWx3 uint8 array; drivers sometimes hand back None or garbage."""
-    return (
-        isinstance(frame, np.ndarray)
-        and frame.dtype == np.uint8
-        and frame.ndim == 3
-        and frame.shape[2] == 3
-        and frame.shape[0] > 0
-        and frame.shape[1] > 0
-    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -260,7 +250,7 @@ class _Replay:
             if not self._pacer.is_due(t):
                 continue  # skipped without the BGR conversion retrieve() would cost
             ok, frame = self._cap.retrieve()
-            if not (ok and _is_valid_frame(frame)):
+            if not (ok and frame_problem(frame) is None):
                 self.corrupt_frames += 1
                 continue
             self._pacer.mark(t)
@@ -487,7 +477,7 @@ class _Live:
             log.debug("retrieve from %s raised %s", self._name, _first_line(exc))
             ok, frame = False, None
         with self._cond:
-            if not (ok and _is_valid_frame(frame)):
+            if not (ok and frame_problem(frame) is None):
                 self.corrupt_frames += 1
                 return True  # skipped; a source that only gives corrupt frames ends up stalled
             if cancel.is_set():
@@ -499,6 +489,18 @@ class _Live:
             self._ready, self._wanted = FramePacket(frame, index, t), False
             self._cond.notify_all()
         return True
+
+
+class Source(Protocol):
+    """What the daemon reads frames from: FrameSource, or a stand-in in tests (same contract as FrameSource.read)."""
+
+    state: State
+    target_fps: float | None
+
+    def read(self, timeout: float) -> FramePacket | None: ...
+    def release(self) -> None: ...
+    def reopen(self) -> None: ...
+    def close(self) -> None: ...
 
 
 class FrameSource:

@@ -8,17 +8,18 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
-import cv2
 import numpy as np
 
-from facewatch.detectors.base import PersonDetector
+from facewatch.capture import Source
+from facewatch.detectors.base import PersonDetector, to_rgb
 from facewatch.events import EventLog
 from facewatch.identity.gallery import Gallery
 from facewatch.identity.liveness import LivenessMonitor
 from facewatch.identity.matching import Matcher
 from facewatch.identity.pipeline import FacePipeline, Identified
+from facewatch.policy import PolicyRunner
 from facewatch.tracking.tracks import Track, Tracker
 from facewatch.tracking.trigger import CountTrigger
 
@@ -26,11 +27,14 @@ READ_TIMEOUT_S = 1.0
 LOCK_PROBE_S = 2.0  # how often a locked daemon asks the OS whether the session was unlocked
 
 
+Status = Literal["starting", "watching", "paused", "locked", "camera lost", "ended", "stopped"]
+
+
 @dataclass(frozen=True)
 class State:
     """A snapshot of the daemon for the tray and CLI: status, people in view, who they are, the last event."""
 
-    status: str = "starting"  # starting | watching | paused | locked | camera lost | ended | stopped
+    status: Status = "starting"
     people: int = 0
     identities: tuple[str, ...] = ()
     face_passes: int = 0
@@ -44,7 +48,7 @@ class State:
 class Loop:
     """Everything one watch loop needs; built by engine/cli, replaced by fakes in tests."""
 
-    source: Any  # facewatch.capture.FrameSource
+    source: Source
     person: PersonDetector
     faces: FacePipeline
     gallery: Gallery
@@ -54,7 +58,7 @@ class Loop:
     events: EventLog
     fps: float
     active_fps: float
-    policy: Any = None  # facewatch.policy.PolicyRunner: lock/notify decisions; None = watch only
+    policy: PolicyRunner | None = None  # lock/notify decisions; None = watch only
     reload_gallery: Callable[[], Gallery] | None = None  # re-reads the gallery after an enrollment
     locked_wait_s: float = 10.0  # camera kept released this long after a lock when the OS cannot say "unlocked"
     liveness: LivenessMonitor | None = None  # owners named by a face pass must move like a live face; None = off
@@ -83,6 +87,11 @@ class Daemon:
     def _set(self, **changes: Any) -> None:
         with self._lock:
             self._state = replace(self._state, **changes)
+
+    def reload_gallery(self) -> None:
+        """Re-read the gallery from disk (after an enrollment) and use it from the next face pass on."""
+        if self.loop.reload_gallery is not None:
+            self.loop.gallery = self.loop.reload_gallery()
 
     def stop(self) -> None:
         """Ask the loop to finish after the current frame (signal handlers and the tray call this)."""
@@ -117,7 +126,7 @@ class Daemon:
         if now < self._next_probe:
             return True
         self._next_probe = now + LOCK_PROBE_S
-        locked = self.loop.policy.locker.is_locked()
+        locked = self.loop.policy.is_locked()
         if locked or (locked is None and now - self._locked_at < self.loop.locked_wait_s):
             return True
         self._set(status="watching", last_event=self.loop.policy.unlocked(now))
@@ -129,9 +138,9 @@ class Daemon:
         policy = self.loop.policy
         if policy is None:
             return
-        for event in policy.update(t, identities, camera_ok, paused, unknown_since):
-            self._set(last_event=event)
-            if event["event"] == "lock" and event["ok"] and policy.locker.is_locked() is not False:
+        for done in policy.update(t, identities, camera_ok, paused, unknown_since):
+            self._set(last_event=done.event)
+            if done.locked:
                 self._locked_at = self._next_probe = self.clock()
                 self._set(status="locked")
 
@@ -197,10 +206,8 @@ class Daemon:
         elif lp.trigger.confirmed_count != before:
             event = lp.events.write("count", frame=index, t=round(t, 3), count=len(persons),
                                     identities=lp.tracker.identities(), person_ms=round(person_ms, 1))
-        if lp.trigger.pending:
-            lp.faces.prefetch()  # load FaceNet during the cooldown, not after it
-        elif not reason:
-            lp.faces.release_idle()
+        if lp.trigger.pending or not reason:
+            lp.faces.warm(lp.trigger.pending)  # loaded during the cooldown, not after it; dropped when idle
         if lp.liveness is not None and lp.liveness.pending:
             event = self._liveness(frame, index, t) or event
         st = self.state
@@ -216,7 +223,7 @@ class Daemon:
         """MTCNN + FaceNet + matcher on this frame; names go onto the tracks; returns the logged event."""
         lp = self.loop
         start = time.perf_counter()
-        found = lp.faces.identify(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), lp.gallery, lp.matcher)
+        found = lp.faces.identify(to_rgb(frame), lp.gallery, lp.matcher)
         lp.tracker.apply_faces([f.face for f in found], [(f.match.name, f.match.score) for f in found], t)
         if lp.liveness is not None:
             lp.liveness.start(tracks, found, t)  # the owners just named stay provisional until judged live

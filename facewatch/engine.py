@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from facewatch.config import Config, model_dirs
+from facewatch.detectors.base import FaceDetector, PersonDetector
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.identity.matching import (
     COSINE_THRESHOLDS,
@@ -20,7 +21,8 @@ from facewatch.identity.matching import (
 )
 from facewatch.identity.pipeline import FacePipeline
 from facewatch.weights.registry import (
-    ONNX_FACE_FILES,
+    MTCNN_ONNX_FILES,
+    MTCNN_TORCH_FILES,
     ModelError,
     casia_weights,
     exported_person_name,
@@ -73,6 +75,15 @@ def lean_heap() -> None:
             mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
+def needed_files(config: Config, engine: str) -> list[str]:
+    """The model files `engine` loads for this config, by registry name: one list for choose_engine and loaders.
+
+    torch's FaceNet and person model are not listed: they are converted or downloaded on first use."""
+    if engine == "onnx":
+        return [*MTCNN_ONNX_FILES, f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
+    return list(MTCNN_TORCH_FILES)
+
+
 def choose_engine(config: Config) -> str:
     """"torch" or "onnx" per config `engine`; "auto" is onnx when `facewatch models build` has made its files, or
     when the torch extra is not installed (then a missing file says to run the build)."""
@@ -81,8 +92,7 @@ def choose_engine(config: Config) -> str:
     if importlib.util.find_spec("torch") is None:
         return "onnx"
     dirs = model_dirs(config)
-    needed = [*ONNX_FACE_FILES[:3], f"facenet_{facenet_weights(config)}.onnx", _onnx_person_name(config)]
-    return "onnx" if all(locate(name, dirs) for name in needed) else "torch"
+    return "onnx" if all(locate(name, dirs) for name in needed_files(config, "onnx")) else "torch"
 
 
 def onnx_file(name: str, dirs: list[Path], resolve=require) -> Path:
@@ -97,7 +107,7 @@ def _onnx_person_name(config: Config) -> str:
     return model if model.lower().endswith(".onnx") else exported_person_name(model, config.person.imgsz)
 
 
-def load_person_detector(config: Config, engine: str = "torch"):
+def load_person_detector(config: Config, engine: str) -> PersonDetector:
     """The person detector of `person.model` on `engine`, its file resolved through the model dirs and verified."""
     p, dirs = config.person, model_dirs(config)
     if engine == "onnx":
@@ -116,7 +126,7 @@ def load_person_detector(config: Config, engine: str = "torch"):
     return YoloPersonDetector(path, imgsz=p.imgsz, confidence=p.confidence, nms_iou=p.nms_iou)
 
 
-def load_facenet(config: Config, engine: str = "torch", weights: str | None = None) -> FaceNetChoice:
+def load_facenet(config: Config, engine: str, weights: str | None = None) -> FaceNetChoice:
     """FaceNet of `weights` (default: facenet_weights(config)) on `engine`."""
     weights = weights or facenet_weights(config)
     dirs = model_dirs(config)
@@ -131,27 +141,27 @@ def load_facenet(config: Config, engine: str = "torch", weights: str | None = No
     return FaceNetChoice(weights, TorchEmbedder.from_state_dict(casia_weights(dirs)))
 
 
-def load_face_detector(config: Config, engine: str = "torch"):
-    """MTCNN with the `face` settings on `engine`, from verified files."""
+def load_face_detector(config: Config, engine: str) -> FaceDetector:
+    """MTCNN on `engine` with the config's `face` settings, from verified files (the daemon, enroll and eval)."""
     from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 
-    dirs = model_dirs(config)
     f = config.face
     options = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
-    if engine == "onnx":
-        return OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in ONNX_FACE_FILES[:3]), **options)
-    for net in ("pnet.pt", "rnet.pt", "onet.pt"):
-        require(net, dirs)
+    dirs = model_dirs(config)
+    names = needed_files(config, engine)[:3]
+    if engine == "onnx":  # the variants `facewatch models build` chose for this CPU, else the plain files
+        return OnnxMtcnnFaceDetector(*(onnx_file(name, dirs) for name in names), **options)
+    for name in names:
+        require(name, dirs)
     return MtcnnFaceDetector(**options)
 
 
-def load_face_pipeline(config: Config, engine: str = "torch") -> tuple[FacePipeline, str]:
+def load_face_pipeline(config: Config, engine: str) -> tuple[FacePipeline, str]:
     """MTCNN + FaceNet on `engine`, from verified files; returns the pipeline and the FaceNet weight set."""
-    detector = load_face_detector(config, engine)
     weights = facenet_weights(config)
     embedder = IdleReleasingEmbedder(lambda: load_facenet(config, engine, weights).embedder,
                                      config.embedding.release_idle_s)
-    return FacePipeline(detector, embedder), weights
+    return FacePipeline(load_face_detector(config, engine), embedder), weights
 
 
 def load_matcher(config: Config, weights: str, method: str | None = None) -> Matcher:

@@ -15,7 +15,8 @@ Rules, checked on every update(now, identities, camera_ok, paused), one per proc
 8. Camera lost: one notify per loss episode ("notify"), or one lock per episode once no grace is in force ("lock");
    the face timers reset and the away clock is held (it counts again from the first frame back).
 9. "unverified" alone never starts a timer: the face pass will name that person, and a back is not evidence.
-Every decision is a Decision(action, reason, at); PolicyRunner carries them out and logs each one.
+Every decision is a Decision(action, reason, at); PolicyRunner carries them out, logs each one, and returns a
+Done per decision, so callers learn whether the screen was locked without reading the event log.
 """
 
 from __future__ import annotations
@@ -148,6 +149,15 @@ class LockPolicy:
         self._camera_handled = False
 
 
+@dataclass(frozen=True)
+class Done:
+    """A decision carried out: the decision, whether it left the screen locked, and the event-log line written."""
+
+    decision: Decision
+    locked: bool
+    event: dict[str, Any]
+
+
 class PolicyRunner:
     """Feeds a LockPolicy and carries out its decisions: lock or notify, and one event-log line for each."""
 
@@ -158,24 +168,30 @@ class PolicyRunner:
         self.events = events
 
     def update(self, now: float, identities: list[str], camera_ok: bool, paused: bool,
-               unknown_since: float | None = None) -> list[dict[str, Any]]:
-        """LockPolicy.update, then act on each decision; returns the events written (for State.last_event)."""
+               unknown_since: float | None = None) -> list[Done]:
+        """LockPolicy.update, then act on each decision; returns what was done, in order."""
         decisions = self.policy.update(now, identities, camera_ok, paused, unknown_since)
         return [self._apply(d) for d in decisions]
+
+    def is_locked(self) -> bool | None:
+        """Whether the session is locked now, as the locker can tell (None: it cannot)."""
+        return self.locker.is_locked()
 
     def unlocked(self, now: float) -> dict[str, Any]:
         """Tell the policy the session was unlocked (grace period, away clock) and log it."""
         self.policy.unlocked(now)
         return self.events.write("unlocked", t=round(now, 3))
 
-    def _apply(self, decision: Decision) -> dict[str, Any]:
+    def _apply(self, decision: Decision) -> Done:
         """Lock (telling the user when no method worked) or notify, then log it with its reason."""
         if decision.action == "notify":
             self.notifier.notify(NOTIFY_TITLE, decision.reason)
-            return self.events.write("notify", t=round(decision.at, 3), reason=decision.reason)
+            return Done(decision, False, self.events.write("notify", t=round(decision.at, 3), reason=decision.reason))
         result = self.locker.lock(decision.reason)
         if not result.ok:
             self.notifier.notify(LOCK_FAILED_TITLE, f"{decision.reason}: {result.detail}")
         fields = {"detail": result.detail} if result.detail else {}
-        return self.events.write("lock", t=round(decision.at, 3), reason=decision.reason, ok=result.ok,
-                                 method=result.method, **fields)
+        event = self.events.write("lock", t=round(decision.at, 3), reason=decision.reason, ok=result.ok,
+                                  method=result.method, **fields)
+        # A dry run "locks" by recording; only a lock the locker does not deny leaves the screen locked.
+        return Done(decision, result.ok and self.locker.is_locked() is not False, event)

@@ -2,47 +2,24 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
 
 import pytest
+from helpers.shared import BUILD_MODELS, DATA, HAVE_TORCH, SHARED_MODELS, TORCH_REASON, need, need_torch
 
-REPO = Path(__file__).resolve().parents[1]
-# bench/common.py holds helpers the tests share with the benchmarks (e.g. cutting a scene out of a clip).
-sys.path.insert(0, str(REPO / "bench"))
-SHARED = Path(os.environ.get("FACEWATCH_SHARED", REPO.parent / "shared"))
-DATA = SHARED / "data"
-SHARED_MODELS = SHARED / "models"
-# Converted/built models are written here once and reused across test runs (gitignored).
-BUILD_MODELS = REPO / ".cache" / "models"
+# Fixtures that load real weights: every test that uses one (directly or through another fixture) is slow.
+REAL_NETWORK_FIXTURES = {"model_dirs", "face_pipeline"}
 
 
-# The light install has no torch stack: tests of the torch engine (or that use it as their reference) skip there.
-HAVE_TORCH = all(importlib.util.find_spec(m) is not None for m in ("torch", "facenet_pytorch", "ultralytics"))
-TORCH_REASON = "needs the torch extra (pip install 'facewatch[torch]'); this is the light install"
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Skip the tests marked `torch` where the torch stack is not installed, saying so."""
-    if not HAVE_TORCH:
-        for item in items:
-            if "torch" in item.keywords:
-                item.add_marker(pytest.mark.skip(reason=TORCH_REASON))
-
-
-def need_torch() -> None:
-    """Skip the calling test or fixture in the light install (no torch)."""
-    if not HAVE_TORCH:
-        pytest.skip(TORCH_REASON)
-
-
-def need(path: Path) -> Path:
-    """Return `path`, or skip the test with the reason when the shared data/models are not beside the repo."""
-    if not path.exists():
-        pytest.skip(f"{path} is absent: clone facewatch beside its ../shared folder to run this test")
-    return path
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that load real networks `slow`, so `pytest -m "not slow"` is a quick pass (CI runs all); in
+    the light install (no torch), skip the tests marked `torch`, saying so."""
+    for item in items:
+        if REAL_NETWORK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+        if not HAVE_TORCH and "torch" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=TORCH_REASON))
 
 
 @pytest.fixture
@@ -53,10 +30,19 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def model_dirs() -> str:
-    """FACEWATCH_MODEL_DIR value for tests: a writable build dir first, then the read-only shared copies."""
+    """FACEWATCH_MODEL_DIR value for tests: a writable build dir first, then the read-only shared copies. In the
+    light install (no torch) the build dir is the onnx engine's own, built once by `models build`'s code, so the
+    tests that run the daemon run it on onnx there."""
     need(SHARED_MODELS)
-    BUILD_MODELS.mkdir(parents=True, exist_ok=True)
-    return os.pathsep.join([str(BUILD_MODELS), str(SHARED_MODELS)])
+    build = BUILD_MODELS if HAVE_TORCH else BUILD_MODELS.with_name("models-onnx")
+    build.mkdir(parents=True, exist_ok=True)
+    if not HAVE_TORCH:
+        from facewatch.build.onnx_models import build_onnx
+        from facewatch.weights.variants import read_record
+
+        if not read_record(build):
+            build_onnx([build, SHARED_MODELS], "yolo11n_int8_320.onnx", 320, vggface2=None)
+    return os.pathsep.join([str(build), str(SHARED_MODELS)])
 
 
 @pytest.fixture(autouse=True)

@@ -15,12 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, REPO, need
+from helpers.shared import DATA, EXAMPLES, REPO, need
 
 from facewatch.cli import main
 from facewatch.identity.gallery import load_gallery
 
-EXAMPLES = DATA / "face_recognition_examples" / "examples"
 UNREADABLE = "not a readable image (truncated, corrupt or not an image format)"
 
 
@@ -112,6 +111,7 @@ def cli(capsys, caplog, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_the_corpus_through_the_command_line(corpus, tmp_path, capsys, caplog):
     before = listing(corpus)
     configs = corpus / "configs"

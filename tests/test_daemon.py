@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
-import numpy as np
 import pytest
-from common import (
-    write_segment,  # bench/common.py: one way to cut a real scene out of a clip
-)
-from conftest import DATA, need
+from helpers.fakes import CountingFaces, FrameList, ScriptedPersons
+from helpers.media import write_segment
+from helpers.replay import replay
+from helpers.shared import ALEX, AUDIENCE, DATA, EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.app import build_daemon
 from facewatch.config import load_config
 from facewatch.daemon import Daemon, Loop
-from facewatch.detectors.base import Detection
 from facewatch.events import EventLog
 from facewatch.identity.gallery import Gallery
 from facewatch.identity.matching import CosineMatcher
 from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
-
-EXAMPLES = DATA / "face_recognition_examples" / "examples"
-HAMILTON = EXAMPLES / "short_hamilton_clip.mp4"
-# Scene cuts of the Hamilton clip (found by frame differencing, checked by eye): Lin-Manuel Miranda on stage in
-# a wide shot, Alex Lacamoire in close-up, Lin-Manuel in a medium shot, then the audience.
-LIN_WIDE, ALEX, LIN_CLOSE, AUDIENCE = range(0, 20), range(20, 82), range(82, 211), range(211, 275)
-
-
-def replay(tmp_path: Path, model_dirs: str, monkeypatch, clip: Path, enroll: dict[str, Path], **cfg) -> tuple:
-    """Run the real daemon over a clip with the given people enrolled; return (final state, events)."""
-    monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
-    gallery = tmp_path / "faces"
-    for name, photo in enroll.items():
-        (gallery / name).mkdir(parents=True)
-        shutil.copy(photo, gallery / name / photo.name)
-    lines = [f"person:\n  model: yolo11n_int8_320.onnx\ngallery:\n  dir: {gallery}\n"]
-    lines += [f"{section}:\n" + "".join(f"  {k}: {v}\n" for k, v in values.items()) for section, values in cfg.items()]
-    (tmp_path / "config.yaml").write_text("".join(lines))
-    daemon = build_daemon(load_config(tmp_path / "config.yaml"), str(clip), dry_run=True)
-    final = daemon.run()
-    log = daemon.loop.events.path
-    return final, [json.loads(line) for line in log.read_text().splitlines()]
 
 
 def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, model_dirs, monkeypatch):
@@ -87,55 +59,6 @@ def test_the_owner_alone_causes_no_lock(tmp_path, model_dirs, monkeypatch):
     passes = [e for e in events if e["event"] == "face_pass"]
     assert passes and all(e["identities"] == ["lin-manuel-miranda"] for e in passes)
     assert [e for e in events if e["event"] in ("lock", "notify")] == []
-
-
-class ScriptedPersons:
-    """A person detector that returns a scripted number of side-by-side boxes per call."""
-
-    def __init__(self, counts: list[int]) -> None:
-        self.counts = iter(counts)
-
-    def detect(self, frame):
-        n = next(self.counts)
-        return [Detection(np.array([100 * i, 0, 100 * i + 80, 200], np.float32), 0.9) for i in range(n)]
-
-
-class CountingFaces:
-    """A face pipeline stand-in that finds nothing and counts how often it ran."""
-
-    def __init__(self) -> None:
-        self.runs = 0
-
-    def identify(self, image, gallery, matcher):
-        self.runs += 1
-        return []
-
-    def release_idle(self) -> None:
-        """Nothing loaded, nothing to release."""
-
-    def prefetch(self) -> None:
-        """Nothing to load."""
-
-
-class FrameList:
-    """A FrameSource stand-in delivering numbered blank frames at a fixed rate, then the end of the replay."""
-
-    state = "running"
-    target_fps = None
-
-    def __init__(self, n: int, fps: float) -> None:
-        self.packets = iter(range(n))
-        self.fps = fps
-
-    def read(self, timeout):
-        from facewatch.capture import FramePacket
-
-        i = next(self.packets, None)
-        return None if i is None else FramePacket(np.zeros((240, 320, 3), np.uint8), i, i / self.fps)
-
-    def release(self): ...
-    def reopen(self): ...
-    def close(self): ...
 
 
 def scripted_loop(counts: list[int], fps: float = 4.0) -> tuple[Daemon, CountingFaces]:

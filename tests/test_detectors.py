@@ -13,36 +13,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, REPO, SHARED_MODELS, need
+from helpers.media import read_frames
+from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, TWO_PEOPLE, YOLO8, YOLO11, need
 
-from facewatch.detectors.face import MtcnnFaceDetector, check_image
+from facewatch.detectors.base import check_image
+from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import ModelNotFoundError, YoloPersonDetector
 
-pytestmark = pytest.mark.torch  # the torch engine's detectors (ultralytics, facenet-pytorch)
-
-YOLO11 = SHARED_MODELS / "yolo11n_int8_320.onnx"
-YOLO8 = SHARED_MODELS / "yolov8n_int8.onnx"
-TWO_PEOPLE = DATA / "face_recognition_examples/examples/two_people.jpg"
-HAMILTON = DATA / "face_recognition_examples/examples/short_hamilton_clip.mp4"
-STREET = DATA / "facenet_pytorch_samples/examples/video.mp4"
-LFW = DATA / "lfw/lfw-deepfunneled"
+# The module is marked whole: nearly every test here runs real networks, on the torch engine's detectors.
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 
 def read_rgb(path: Path) -> np.ndarray:
     """Load an image file as RGB, the order the face detector takes."""
     return cv2.cvtColor(cv2.imread(str(need(path))), cv2.COLOR_BGR2RGB)
-
-
-def read_frames(path: Path, indexes: set[int]) -> dict[int, np.ndarray]:
-    """Decode a clip front to back (exact frame numbers, unlike seeking) and keep the BGR frames at `indexes`."""
-    capture = cv2.VideoCapture(str(need(path)))
-    frames = {}
-    for index in range(max(indexes) + 1):
-        assert capture.grab(), f"{path.name} ended before frame {index}"
-        if index in indexes:
-            frames[index] = capture.retrieve()[1]
-    capture.release()
-    return frames
 
 
 def contains(box: np.ndarray, x: float, y: float) -> bool:
@@ -87,7 +71,7 @@ def test_min_probability_drops_less_certain_faces():
     "name", ["Serena_Williams", "Angelina_Jolie", "Laura_Bush", "Sean_Combs", "Coleen_Rowley", "Derrick_Taylor"]
 )
 def test_lfw_single_face_is_the_central_one(mtcnn, name):
-    image = read_rgb(LFW / name / f"{name}_0001.jpg")  # checked by eye: nobody else in these pictures
+    image = read_rgb(LFW_IMAGES / name / f"{name}_0001.jpg")  # checked by eye: nobody else in these pictures
     faces = mtcnn.detect(image)
     assert len(faces) == 1
     assert contains(faces[0].box, image.shape[1] / 2, image.shape[0] / 2)
@@ -96,7 +80,7 @@ def test_lfw_single_face_is_the_central_one(mtcnn, name):
 
 def test_lfw_background_face_is_reported_beside_the_central_one(mtcnn):
     # Nelson_Mandela_0001: a man's face, cut by the left border, behind Mandela; onlookers must not be dropped.
-    image = read_rgb(LFW / "Nelson_Mandela/Nelson_Mandela_0001.jpg")
+    image = read_rgb(LFW_IMAGES / "Nelson_Mandela/Nelson_Mandela_0001.jpg")
     faces = mtcnn.detect(image)
     assert len(faces) == 2
     assert sum(contains(face.box, 125, 125) for face in faces) == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, TORCH_REASON, need
+from helpers.shared import DATA, TORCH_REASON, need
 
 torch = pytest.importorskip("torch", reason=TORCH_REASON)
 from facenet_pytorch import MTCNN, InceptionResnetV1, extract_face  # noqa: E402
@@ -25,6 +25,8 @@ from facewatch.build.facenet_convert import (  # noqa: E402
     installed_graph_path,
 )
 from facewatch.identity.embedding import TorchEmbedder, face_crops, standardize  # noqa: E402
+
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
 
 SAMPLES = DATA / "facenet_pytorch_samples" / "data" / "test_images"
 LFW = DATA / "lfw"

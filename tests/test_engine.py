@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, HAVE_TORCH, REPO, SHARED_MODELS, need
+from helpers.shared import EXAMPLES, HAVE_TORCH, REPO, SHARED_MODELS, need
 
 from facewatch.build.onnx_models import build_onnx
 from facewatch.config import load_config
@@ -18,8 +18,6 @@ from facewatch.engine import choose_engine
 from facewatch.identity.embedding import IdleReleasingEmbedder
 from facewatch.weights.registry import ONNX_FACE_FILES
 from facewatch.weights.variants import RECORD
-
-EXAMPLES = DATA / "face_recognition_examples" / "examples"
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, REPO, need
+from helpers.shared import DATA, REPO, need
 
 from facewatch.detectors.base import Face
 from facewatch.evaluation.datasets import (
@@ -266,7 +266,7 @@ def real_embeddings(face_pipeline, root: Path, keys: list[str]) -> DatasetEmbedd
     from facewatch.identity.pipeline import CROP_MARGIN
 
     return embed_dataset(root, keys, face_pipeline.detector, face_pipeline.embedder, model_id="casia-webface",
-                         detector_id=detector_id(load_config().face), margin=CROP_MARGIN, cache_dir=CACHE)
+                         detector_id=detector_id(load_config().face, "torch"), margin=CROP_MARGIN, cache_dir=CACHE)
 
 
 def test_identification_on_five_celebrity_cosine_and_siamese(face_pipeline):

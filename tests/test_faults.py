@@ -20,9 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import BUILD_MODELS, DATA, REPO, SHARED_MODELS, need
-from test_daemon import CountingFaces, FrameList, ScriptedPersons
-from test_gallery import CountingEmbedder
+from helpers.fakes import CountingEmbedder, CountingFaces, FrameList, ScriptedPersons
+from helpers.shared import BUILD_MODELS, HAMILTON, REPO, SHARED_MODELS, need
 
 from facewatch import paths
 from facewatch.app import build_daemon
@@ -39,7 +38,6 @@ from facewatch.tracking.tracks import Tracker
 from facewatch.tracking.trigger import CountTrigger
 from facewatch.weights.registry import ModelError
 
-HAMILTON = DATA / "face_recognition_examples" / "examples" / "short_hamilton_clip.mp4"
 UNPLUG, STALL = "unplug", "stall"
 ENOSPC = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 # Frames a driver may hand back that are not usable images: none, grey, empty, float, BGRA.

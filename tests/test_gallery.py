@@ -9,27 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DATA, need
+from helpers.fakes import CountingEmbedder
+from helpers.shared import DATA, EXAMPLES, need
 
 from facewatch.identity.enroll import enroll_from_frames, enroll_images
 from facewatch.identity.gallery import load_gallery, person_dir
 from facewatch.identity.matching import COSINE_THRESHOLDS, CosineMatcher
 from facewatch.imageio import read_rgb
-
-EXAMPLES = DATA / "face_recognition_examples" / "examples"
-
-
-class CountingEmbedder:
-    """A stand-in for the face pass that returns one fixed embedding per image and counts the calls."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        self.calls += 1
-        vec = np.zeros((1, 512), np.float32)
-        vec[0, int(image.mean()) % 512] = 1.0
-        return vec
 
 
 def photo(folder: Path, name: str, value: int) -> Path:

@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
-from common import write_segment
-from conftest import need
-from test_daemon import EXAMPLES, HAMILTON, LIN_CLOSE, replay
+from helpers.media import write_segment
+from helpers.replay import replay
+from helpers.shared import EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.config import ConfigError, Liveness, load_config
 from facewatch.detectors.base import Face
@@ -228,10 +228,8 @@ ON = {"liveness": {"enabled": "true"}}
 def photo_video(tmp_path):
     """Make a 4 s webcam video of Lin-Manuel's enrolled photo printed and held up, still or moved by hand."""
     import cv2
-    from liveness import (  # bench/liveness.py (bench/ is on the path: conftest)
-        spoof_frames,
-        write_video,
-    )
+    from helpers.media import write_video
+    from helpers.spoof import spoof_frames
 
     photo = cv2.imread(str(need(EXAMPLES / "lin-manuel-miranda.png")))
 

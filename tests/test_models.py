@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import HAVE_TORCH, SHARED_MODELS, need
+from helpers.shared import HAVE_TORCH, SHARED_MODELS, need
 
 from facewatch.build.stackcheck import check_nms
 from facewatch.weights import registry

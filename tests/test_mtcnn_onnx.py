@@ -12,22 +12,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, REPO, need, need_torch
-from test_detectors import read_frames
+from helpers.media import read_frames
+from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, need, need_torch
 
-from facewatch.detectors.face import (
-    MTCNN_ONNX_FILES,
-    MtcnnFaceDetector,
-    OnnxMtcnnFaceDetector,
-)
+from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 from facewatch.detectors.mtcnn_onnx import integral_image, nms, pyramid_scales, resample
 from facewatch.imageio import read_rgb
-from facewatch.weights.registry import REGISTRY, require, sha256_of
+from facewatch.weights.registry import MTCNN_ONNX_FILES, REGISTRY, require, sha256_of
+
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
 
 SAMPLES = DATA / "facenet_pytorch_samples/data"
-LFW = DATA / "lfw/lfw-deepfunneled"
-HAMILTON = DATA / "face_recognition_examples/examples/short_hamilton_clip.mp4"
-STREET = DATA / "facenet_pytorch_samples/examples/video.mp4"
 
 # Measured on this machine: the two engines agree to 1.2e-4 px on boxes, 2.4e-4 px on landmarks and exactly on
 # scores (the cascades resample identically; only conv arithmetic differs). These bounds leave ~400x headroom for
@@ -67,7 +62,7 @@ def frame_rgb(clip: Path, index: int) -> np.ndarray:
     return cv2.cvtColor(read_frames(clip, {index})[index], cv2.COLOR_BGR2RGB)
 
 
-# (image, number of faces). Counts of multiface, the LFW pictures and the Hamilton frame were checked by eye
+# (image, number of faces). Counts of multiface, the LFW_IMAGES pictures and the Hamilton frame were checked by eye
 # (see test_detectors.py); the street frame holds 5 visible faces among people seen from behind or in profile.
 PARITY_CASES = {
     "multiface": (lambda: read_rgb(need(SAMPLES / "multiface.jpg")), 6),
@@ -76,7 +71,7 @@ PARITY_CASES = {
         for name in ["angelina_jolie", "kate_siegel", "paul_rudd", "shea_whigham"]
     },
     **{
-        name: (lambda name=name: read_rgb(need(LFW / name / f"{name}_0001.jpg")), 2 if name == "Nelson_Mandela" else 1)
+        name: (lambda name=name: read_rgb(need(LFW_IMAGES / name / f"{name}_0001.jpg")), 2 if name == "Nelson_Mandela" else 1)
         for name in ["Serena_Williams", "Laura_Bush", "Sean_Combs", "Nelson_Mandela"]
     },
     "hamilton_frame_100": (lambda: frame_rgb(HAMILTON, 100), 1),
@@ -107,9 +102,9 @@ def test_onnx_engine_finds_the_faces_torch_finds(case, torch_mtcnn, onnx_mtcnn):
 
 @pytest.mark.torch
 def test_saturated_scores_break_ties_as_torch_does(onnx_files):
-    # Found among 150 random LFW pictures: with min_face_size=20 two O-Net boxes of the face cut by the left border
+    # Found among 150 random LFW_IMAGES pictures: with min_face_size=20 two O-Net boxes of the face cut by the left border
     # both score exactly 1.0; taking the other one of the tie in the final NMS moved the box by 2.6 px.
-    image = read_rgb(need(LFW / "Jonathan_Arden/Jonathan_Arden_0001.jpg"))
+    image = read_rgb(need(LFW_IMAGES / "Jonathan_Arden/Jonathan_Arden_0001.jpg"))
     settings = {"min_face_size": 20, "min_probability": 0.0}
     reference = MtcnnFaceDetector(**settings).detect(image)
     assert_same_faces(reference, OnnxMtcnnFaceDetector(*onnx_files, **settings).detect(image), 3)

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import DATA, REPO, need, need_torch
-from test_detectors import HAMILTON, LFW, STREET, TWO_PEOPLE, YOLO8, YOLO11, read_frames
+from helpers.media import read_frames
+from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, TWO_PEOPLE, YOLO8, YOLO11, need, need_torch
 
 from facewatch.build.facenet_onnx import build_facenet_onnx, quantize_facenet
-from facewatch.detectors.face import MTCNN_ONNX_FILES, OnnxMtcnnFaceDetector
+from facewatch.detectors.face import OnnxMtcnnFaceDetector
 from facewatch.detectors.person import (
     OnnxPersonDetector,
     YoloPersonDetector,
@@ -26,7 +26,9 @@ from facewatch.detectors.person import (
 )
 from facewatch.identity.embedding import OnnxEmbedder, TorchEmbedder, face_crops
 from facewatch.imageio import read_rgb
-from facewatch.weights.registry import require
+from facewatch.weights.registry import MTCNN_ONNX_FILES, require
+
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
 
 SAMPLES = DATA / "facenet_pytorch_samples/data/test_images"
 # Hamilton frames counted by eye in test_detectors (yolo11n): 3 people at frame 12, then the singer alone.
@@ -90,7 +92,7 @@ def torch_embedder(model_dirs) -> TorchEmbedder:
 @pytest.fixture(scope="module")
 def face_crops_real() -> np.ndarray:
     """12 real 160x160 face crops: MTCNN's most certain face in 8 LFW photos and facenet-pytorch's 4 test images."""
-    paths = sorted(need(LFW).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
+    paths = sorted(need(LFW_IMAGES).glob("A*/*_0001.jpg"))[:8] + sorted(need(SAMPLES).glob("*/1.jpg"))
     mtcnn = OnnxMtcnnFaceDetector(*(require(name, []) for name in MTCNN_ONNX_FILES))
     crops = []
     for path in paths:

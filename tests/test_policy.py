@@ -257,7 +257,7 @@ def test_runner_locks_notifies_and_logs_each_decision(tmp_path):
     runner = PolicyRunner(LockPolicy(BASE), recorder, recorder, events)
     written = []
     for t, ids in steps(0, 1, ONLOOKER) + steps(1.5, 2.5, STRANGER):
-        written += runner.update(t, ids, camera_ok=True, paused=False)
+        written += [done.event for done in runner.update(t, ids, camera_ok=True, paused=False)]
     written.append(runner.unlocked(3.0))
     events.close()
     assert recorder.entries == [

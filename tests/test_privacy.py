@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import DATA, REPO, need
+from helpers.shared import EXAMPLES, REPO, need
 from test_gallery import CountingEmbedder
 
 from facewatch import paths
@@ -25,7 +25,6 @@ from facewatch.events import EventLog, events_path
 from facewatch.identity.gallery import load_gallery
 from facewatch.system.instance import InstanceLock, lock_path
 
-EXAMPLES = DATA / "face_recognition_examples" / "examples"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".pgm", ".ppm", ".tif", ".tiff"}
 
 # Blocks the network in this process before anything is imported, records every attempt (by monkeypatching
@@ -119,7 +118,7 @@ def test_the_default_facenet_choice_attempts_no_download(model_dirs, monkeypatch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # no vggface2 weights cached
     from facewatch.engine import load_facenet
 
-    assert load_facenet(load_config()).weights == "casia-webface"
+    assert load_facenet(load_config(), "torch").weights == "casia-webface"
     assert attempts == []
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from facewatch.detectors.face import MTCNN_ONNX_FILES
 from facewatch.identity.embedding import CROP_SIZE, ONNX_INPUT, ONNX_OUTPUT, TorchEmbedder
 from facewatch.paths import write_private
+from facewatch.weights.registry import MTCNN_ONNX_FILES
 
 
 def torch_to_onnx(model: torch.nn.Module, shape: Sequence[int], input_name: str, output_names: list[str],
@@ -75,7 +75,6 @@ def export_person(weights: Path, imgsz: int, target: Path) -> Path:
     """Export a YOLO .pt to ONNX at `imgsz` with ultralytics and move it to `target`."""
     from ultralytics import YOLO
 
-    import facewatch.detectors.person  # noqa: F401  (ultralytics' offline/no-analytics switches first)
 
     exported = Path(YOLO(str(weights)).export(format="onnx", imgsz=imgsz, dynamic=False, simplify=False))
     shutil.move(str(exported), target)

@@ -20,10 +20,10 @@ from pathlib import Path
 from facewatch.build.dequantize import dequantize_model
 from facewatch.build.facenet_onnx import build_facenet_onnx, quantize_facenet
 from facewatch.build.variants import FACENET_BUDGET_MB, Variant, choose, write_record
-from facewatch.detectors.face import MTCNN_ONNX_FILES
 from facewatch.paths import write_private
 from facewatch.weights.ort import cpu_session
 from facewatch.weights.registry import (
+    MTCNN_ONNX_FILES,
     ModelError,
     exported_person_name,
     person_model_path,

@@ -31,7 +31,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
-    detector = load_face_detector(config, choose_engine(config))  # MTCNN on onnx too: enroll works without torch
+    detector = load_face_detector(config, choose_engine(config))
     if args.images:
         results = enroll_images(folder, args.images, detector)
     else:

@@ -78,20 +78,22 @@ class EvalPipeline:
 
 def load_pipeline(args: argparse.Namespace, config: Config) -> EvalPipeline:
     """The config's face pass with --weights applied (networks from verified weights, as the daemon loads them)."""
-    from facewatch.engine import load_face_pipeline
+    from facewatch.engine import choose_engine, load_face_pipeline
 
     if not 0 <= args.margin < 160:
         raise UserError(f"--margin must be in [0, 160), got {args.margin}")
     if args.weights:
         config = dataclasses.replace(config, embedding=dataclasses.replace(config.embedding, weights=args.weights))
-    pipeline, weights = load_face_pipeline(config)
-    return EvalPipeline(pipeline.detector, pipeline.embedder, weights, detector_id(config.face))
+    engine = choose_engine(config)
+    pipeline, weights = load_face_pipeline(config, engine)
+    return EvalPipeline(pipeline.detector, pipeline.embedder, weights, detector_id(config.face, engine))
 
 
-def detector_id(face) -> str:
-    """The face detector settings as text: part of the key of cached boxes (config `face` section, torch MTCNN)."""
+def detector_id(face, engine: str) -> str:
+    """The face detector settings and engine as text: part of the key of cached boxes (config `face` section)."""
     thresholds = ",".join(map(str, face.thresholds))
-    return f"mtcnn min_face_size={face.min_face_size} thresholds={thresholds} min_probability={face.min_probability}"
+    return (f"mtcnn-{engine} min_face_size={face.min_face_size} thresholds={thresholds} "
+            f"min_probability={face.min_probability}")
 
 
 def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys: list[str]):

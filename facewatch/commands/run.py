@@ -24,15 +24,10 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Take the single-instance lock, then watch; a second `run` of the same user exits 1 naming the first's PID."""
-    from facewatch.system.instance import AlreadyRunning, InstanceLock
+    from facewatch.system.instance import run_exclusively
 
     config = load_config(args.config)
-    try:
-        with InstanceLock():
-            return _watch(config, args)
-    except AlreadyRunning as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    return run_exclusively(lambda: _watch(config, args))
 
 
 def _watch(config: Config, args: argparse.Namespace) -> int:

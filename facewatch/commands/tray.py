@@ -20,16 +20,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Take the single-instance lock, build the daemon, and run it under the tray icon until Quit."""
-    from facewatch.system.instance import AlreadyRunning, InstanceLock
+    from facewatch.system.instance import run_exclusively
     from facewatch.ui.tray import TrayError
 
     config = load_config(args.config)
     try:
-        with InstanceLock():
-            return _tray(config, args.no_lock)
-    except AlreadyRunning as exc:
-        print(exc, file=sys.stderr)
-        return 1
+        return run_exclusively(lambda: _tray(config, args.no_lock))
     except TrayError as exc:
         print(f"facewatch: {exc}", file=sys.stderr)
         return 1
@@ -56,7 +52,7 @@ def _tray(config, dry_run: bool) -> int:
                 added = enroll_from_frames(person_dir(config.gallery_dir, getpass.getuser()), shots,
                                            daemon.loop.faces.detector, ENROLL_SHOTS, say=log.info)
             log.info("enrolled %d shot(s) of %s", len(added), getpass.getuser())
-            daemon.loop.gallery = daemon.loop.reload_gallery()
+            daemon.reload_gallery()
         finally:
             daemon.resume()
 

@@ -8,6 +8,32 @@ from typing import Protocol
 import numpy as np
 
 
+def check_image(image: np.ndarray, what: str = "image") -> None:
+    """Raise ValueError unless `image` is a non-empty HxWx3 uint8 array, so bad input fails before any network runs."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{what} must be a numpy array (HxWx3 uint8), got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{what} must have shape HxWx3 (3 colour channels), got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{what} must be uint8 (0-255 pixels), got dtype {image.dtype}")
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise ValueError(f"{what} is empty: shape {image.shape}")
+
+
+def frame_problem(frame: object) -> str | None:
+    """Why `frame` is no usable image (drivers sometimes hand back None or garbage), or None when it is one."""
+    try:
+        check_image(frame, "frame")  # type: ignore[arg-type]
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def to_rgb(frame_bgr: np.ndarray) -> np.ndarray:
+    """A camera frame (BGR, OpenCV's order) in the RGB order the face networks take: the one conversion."""
+    return np.ascontiguousarray(frame_bgr[:, :, ::-1])
+
+
 @dataclass(frozen=True)
 class Detection:
     """One detected object: box (x1, y1, x2, y2) in pixels of the input frame, and its confidence."""

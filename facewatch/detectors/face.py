@@ -7,25 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from facewatch.detectors.base import Face
+from facewatch.detectors.base import Face, check_image
 from facewatch.detectors.mtcnn_onnx import detect_faces
 from facewatch.weights.ort import cpu_session
 
 # The ONNX files `export_mtcnn` writes, in cascade order (P-, R-, O-Net).
-MTCNN_ONNX_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")
 _BUILD_HINT = "build the ONNX files with `facewatch models build` (facewatch.detectors.face.export_mtcnn)"
-
-
-def check_image(image: np.ndarray, what: str = "image") -> None:
-    """Raise ValueError unless `image` is a non-empty HxWx3 uint8 array, so bad input fails before any network runs."""
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"{what} must be a numpy array (HxWx3 uint8), got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"{what} must have shape HxWx3 (3 colour channels), got shape {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"{what} must be uint8 (0-255 pixels), got dtype {image.dtype}")
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise ValueError(f"{what} is empty: shape {image.shape}")
 
 
 def _check_thresholds(thresholds: Sequence[float]) -> list[float]:

@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import ast
 import logging
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from facewatch.detectors.base import Detection
-from facewatch.detectors.face import check_image
+from facewatch.detectors.base import Detection, check_image
 from facewatch.detectors.mtcnn_onnx import nms
 from facewatch.weights.ort import cpu_session
-
-# Privacy: by default ultralytics resolves DNS names at import to decide whether it is online, and when it is, sends
-# usage events to Google Analytics after every predict, checks PyPI for updates and pip-installs missing packages.
-# YOLO_OFFLINE=1 makes it skip the probe and count as offline (no events, no update check, no install) and
-# YOLO_AUTOINSTALL=0 forbids runtime installs outright; unlike `settings.update(sync=False)` neither rewrites the
-# user's ~/.config/Ultralytics/settings.json. ultralytics reads them once, at import, so they are set here, before.
-# Model downloads (a .pt named without a folder) are not affected: they happen only when the user names such a model.
-os.environ["YOLO_OFFLINE"] = "1"
-os.environ["YOLO_AUTOINSTALL"] = "0"
-os.environ.setdefault("YOLO_VERBOSE", "False")  # ultralytics' per-load info lines stay out of our log
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facewatch.detectors.base import check_image
 from facewatch.weights.ort import cpu_session, release_freed_memory
 
 EMBEDDING_DIM = 512
@@ -33,9 +34,7 @@ def face_crops(image_rgb: np.ndarray, boxes: np.ndarray, size: int = CROP_SIZE, 
     truncated to whole pixels and clipped to the image, then resized with PIL's bilinear filter.
     Returns (N, size, size, 3) uint8.
     """
-    image_rgb = np.asarray(image_rgb)
-    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
-        raise ValueError(f"face_crops wants an HxWx3 uint8 RGB image, got shape {image_rgb.shape} {image_rgb.dtype}")
+    check_image(image_rgb, "face_crops image (HxWx3 uint8 RGB)")
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not 0 <= margin < size:
         raise ValueError(f"margin must be in [0, {size}), got {margin}")

@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from facewatch.detectors.base import Face, FaceDetector
+from facewatch.detectors.base import Face, FaceDetector, to_rgb
 from facewatch.identity.gallery import face_count_problem
 from facewatch.imageio import ImageError, read_rgb
 from facewatch.paths import private_dir, write_private
@@ -114,7 +114,7 @@ def enroll_from_frames(folder: Path, frames: Iterable[np.ndarray], detector: Fac
     for frame in frames:
         if len(kept) >= count or time.monotonic() > deadline:
             break
-        image = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        image = to_rgb(frame)
         faces = detector.detect(image)
         problem = shot_problem(image, faces) or (None if _varied(faces[0], kept) else "move your head a little")
         if problem:

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from facewatch.config import Liveness
-from facewatch.detectors.base import Face, FaceDetector
+from facewatch.detectors.base import Face, FaceDetector, to_rgb
 from facewatch.identity.pipeline import Identified
 from facewatch.tracking.iou import containment_matrix
 from facewatch.tracking.tracks import MIN_FACE_INSIDE, UNKNOWN, Track
@@ -146,7 +145,7 @@ class LivenessMonitor:
         """Take the samples due at `now` from this frame and judge the checks that are complete or out of time."""
         due = [c for c in self._checks.values() if now >= c.started + len(c.samples) * self.interval - _EPS]
         if due:
-            faces = self.detector.detect(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB))
+            faces = self.detector.detect(to_rgb(frame_bgr))
             for check in due:
                 face = pick_face(faces, check.track.box)
                 if face is not None:

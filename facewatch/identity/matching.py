@@ -19,7 +19,7 @@ from facewatch.identity.siamese import HeadError, SiameseHead
 # `facewatch eval lfw --weights vggface2` is run on a machine that has it.
 COSINE_THRESHOLDS = {"casia-webface": 0.371, "vggface2": 0.371}
 # The shipped Siamese heads: weights file and JSON training record (data, split, metrics, threshold) per weight set.
-DATA_DIR = Path(__file__).with_name("data")
+DATA_DIR = Path(__file__).parents[1] / "data"  # facewatch/data: package data shipped in the wheel
 
 
 @dataclass(frozen=True)

