@@ -16,7 +16,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from common import SHARED
 
 WEBCAM = SHARED / "data" / "webcam"

@@ -155,9 +155,10 @@ def load_face_detector(config: Config, engine: str) -> FaceDetector:
     from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
 
     f = config.face
-    options: dict[str, Any] = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds), min_probability=f.min_probability)
+    options: dict[str, Any] = dict(min_face_size=f.min_face_size, thresholds=tuple(f.thresholds),
+                                   min_probability=f.min_probability)
     dirs, names = model_dirs(config), needed_files(config, engine)[:3]
-    if engine == "onnx":
+    if engine == "onnx":  # the variants `facewatch models build` chose for this CPU, else the plain files
         pnet, rnet, onet = (onnx_file(name, dirs) for name in names)
         return OnnxMtcnnFaceDetector(pnet, rnet, onet, **options)
     for name in names:

@@ -13,10 +13,9 @@ from helpers.shared import BUILD_MODELS, DATA, HAVE_TORCH, SHARED_MODELS, TORCH_
 REAL_NETWORK_FIXTURES = {"model_dirs", "face_pipeline"}
 
 
-# The light install has no torch stack: tests marked `torch` (the torch engine, or torch as their reference) skip.
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that load real networks `slow`, so `pytest -m "not slow"` is a quick pass (CI runs all);
-    skip the tests marked `torch` where the torch stack is not installed, saying so."""
+    """Mark the tests that load real networks `slow`, so `pytest -m "not slow"` is a quick pass (CI runs all); in
+    the light install (no torch), skip the tests marked `torch`, saying so."""
     for item in items:
         if REAL_NETWORK_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
@@ -32,10 +31,19 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def model_dirs() -> str:
-    """FACEWATCH_MODEL_DIR value for tests: a writable build dir first, then the read-only shared copies."""
+    """FACEWATCH_MODEL_DIR value for tests: a writable build dir first, then the read-only shared copies. In the
+    light install (no torch) the build dir is the onnx engine's own, built once by `models build`'s code, so the
+    tests that run the daemon run it on onnx there."""
     need(SHARED_MODELS)
-    BUILD_MODELS.mkdir(parents=True, exist_ok=True)
-    return os.pathsep.join([str(BUILD_MODELS), str(SHARED_MODELS)])
+    build = BUILD_MODELS if HAVE_TORCH else BUILD_MODELS.with_name("models-onnx")
+    build.mkdir(parents=True, exist_ok=True)
+    if not HAVE_TORCH:
+        from facewatch.build.onnx_models import build_onnx
+        from facewatch.weights.variants import read_record
+
+        if not read_record(build):
+            build_onnx([build, SHARED_MODELS], "yolo11n_int8_320.onnx", 320, vggface2=None)
+    return os.pathsep.join([str(build), str(SHARED_MODELS)])
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.media import HAMILTON_BY_EYE, iou, people_frames
-from helpers.shared import REPO, SHARED_MODELS, need
+from helpers.shared import REPO, SHARED_MODELS, YOLO11, need
 
 from facewatch.build import variants
 from facewatch.build.dequantize import DequantizeError, dequantize_file
@@ -22,7 +22,6 @@ from facewatch.detectors.person import OnnxPersonDetector
 from facewatch.weights import variants as recorded
 from facewatch.weights.registry import ModelError, require
 
-YOLO11 = SHARED_MODELS / "yolo11n_int8_320.onnx"
 # The fp32 twin and the int8 original differ only by the int8 rounding of activations: measured here on the 25
 # parity frames, every person the int8 model scores >= 0.6 has a twin box with IoU >= 0.89 (scores move <= 0.03),
 # and counts differ only where a box sits within 0.05 of the 0.5 threshold.

@@ -20,7 +20,8 @@ from facewatch.detectors.base import check_image
 from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import ModelNotFoundError, YoloPersonDetector
 
-pytestmark = [pytest.mark.slow, pytest.mark.torch]  # the torch engine's detectors (ultralytics, facenet-pytorch) on real images
+# The module is marked whole: nearly every test here runs real networks, on the torch engine's detectors.
+pytestmark = [pytest.mark.slow, pytest.mark.torch]
 
 
 def read_rgb(path: Path) -> np.ndarray:

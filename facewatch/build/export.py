@@ -15,16 +15,9 @@ from pathlib import Path
 
 import torch
 
-from facewatch.identity.embedding import (
-    CROP_SIZE,
-    ONNX_INPUT,
-    ONNX_OUTPUT,
-    TorchEmbedder,
-)
+from facewatch.identity.embedding import CROP_SIZE, ONNX_INPUT, ONNX_OUTPUT, TorchEmbedder
 from facewatch.paths import write_private
-from facewatch.weights.registry import (
-    MTCNN_ONNX_FILES,
-)
+from facewatch.weights.registry import MTCNN_ONNX_FILES
 
 
 def torch_to_onnx(model: torch.nn.Module, shape: Sequence[int], input_name: str, output_names: list[str],

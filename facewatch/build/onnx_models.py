@@ -35,7 +35,7 @@ from facewatch.weights.registry import (
 )
 from facewatch.weights.variants import Choice
 
-TORCH_EXTRA = "pip install 'facewatch[torch]' (or bash scripts/setup.sh --torch)"
+TORCH_EXTRA = "pip install 'facewatch[torch]', or bash scripts/setup.sh --torch"
 CASIA_ONNX = "facenet_casia-webface.onnx"
 CASIA_INT8 = "facenet_casia-webface_int8.onnx"
 
@@ -127,7 +127,11 @@ def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path |
         choices.append(choose(vgg.stem, [Variant("fp32", vgg), Variant("int8", vgg_int8)], out, _open("FaceNet"),
                               FACENET_BUDGET_MB))
         say(choices[-1].summary())
-    variants = _person_variants(person_model, imgsz, dirs, out)  # rule 3
+    try:
+        variants = _person_variants(person_model, imgsz, dirs, out)  # rule 3
+    except ModelError:
+        write_record(out, choices)  # the face networks are built and usable; only the person model is not
+        raise
     choices.append(choose(variants[0].path.stem, variants, out, _open("person model")))
     say(choices[-1].summary())
     say(f"recorded in {write_record(out, choices)}")
