@@ -206,10 +206,8 @@ class Daemon:
         elif lp.trigger.confirmed_count != before:
             event = lp.events.write("count", frame=index, t=round(t, 3), count=len(persons),
                                     identities=lp.tracker.identities(), person_ms=round(person_ms, 1))
-        if lp.trigger.pending:
-            lp.faces.prefetch()  # load FaceNet during the cooldown, not after it
-        elif not reason:
-            lp.faces.release_idle()
+        if lp.trigger.pending or not reason:
+            lp.faces.warm(lp.trigger.pending)  # loaded during the cooldown, not after it; dropped when idle
         if lp.liveness is not None and lp.liveness.pending:
             event = self._liveness(frame, index, t) or event
         st = self.state

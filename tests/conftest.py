@@ -8,6 +8,16 @@ from pathlib import Path
 import pytest
 from helpers.shared import BUILD_MODELS, DATA, SHARED_MODELS, need
 
+# Fixtures that load real weights: every test that uses one (directly or through another fixture) is slow.
+REAL_NETWORK_FIXTURES = {"model_dirs", "face_pipeline"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that load real networks `slow`, so `pytest -m "not slow"` is a quick pass (CI runs all)."""
+    for item in items:
+        if REAL_NETWORK_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def data_dir() -> Path:

@@ -111,6 +111,7 @@ def cli(capsys, caplog, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_the_corpus_through_the_command_line(corpus, tmp_path, capsys, caplog):
     before = listing(corpus)
     configs = corpus / "configs"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from helpers.shared import DATA, need
 
 from facewatch.cli import main
@@ -61,6 +62,7 @@ def test_doctor_reports_each_check(capsys, model_dirs, monkeypatch):
     assert code == 1  # the camera line needs fixing on this machine
 
 
+@pytest.mark.slow
 def test_enroll_list_remove_round_trip(capsys, tmp_path, monkeypatch):
     photo = need(DATA / "face_recognition_examples" / "examples" / "obama.jpg")
     cfg = tmp_path / "config.yaml"

@@ -20,6 +20,8 @@ from facewatch.detectors.base import check_image
 from facewatch.detectors.face import MtcnnFaceDetector
 from facewatch.detectors.person import ModelNotFoundError, YoloPersonDetector
 
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
+
 
 def read_rgb(path: Path) -> np.ndarray:
     """Load an image file as RGB, the order the face detector takes."""

@@ -27,6 +27,8 @@ from facewatch.build.facenet_convert import (
 )
 from facewatch.identity.embedding import TorchEmbedder, face_crops, standardize
 
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
+
 SAMPLES = DATA / "facenet_pytorch_samples" / "data" / "test_images"
 LFW = DATA / "lfw"
 # facenet-pytorch's published casia-webface distances (tests/actions_test.py), bradley_cooper left out.

@@ -228,10 +228,8 @@ ON = {"liveness": {"enabled": "true"}}
 def photo_video(tmp_path):
     """Make a 4 s webcam video of Lin-Manuel's enrolled photo printed and held up, still or moved by hand."""
     import cv2
-    from liveness import (  # bench/liveness.py (bench/ is on the path: conftest)
-        spoof_frames,
-        write_video,
-    )
+    from helpers.media import write_video
+    from helpers.spoof import spoof_frames
 
     photo = cv2.imread(str(need(EXAMPLES / "lin-manuel-miranda.png")))
 

@@ -20,6 +20,8 @@ from facewatch.detectors.mtcnn_onnx import integral_image, nms, pyramid_scales, 
 from facewatch.imageio import read_rgb
 from facewatch.weights.registry import MTCNN_ONNX_FILES
 
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
+
 SAMPLES = DATA / "facenet_pytorch_samples/data"
 
 # Measured on this machine: the two engines agree to 1.2e-4 px on boxes, 2.4e-4 px on landmarks and exactly on

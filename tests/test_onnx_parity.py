@@ -27,6 +27,8 @@ from facewatch.detectors.person import (
 from facewatch.identity.embedding import OnnxEmbedder, TorchEmbedder, face_crops
 from facewatch.imageio import read_rgb
 
+pytestmark = pytest.mark.slow  # the module is marked whole: nearly every test here runs real networks
+
 SAMPLES = DATA / "facenet_pytorch_samples/data/test_images"
 # Hamilton frames counted by eye in test_detectors (yolo11n): 3 people at frame 12, then the singer alone.
 HAMILTON_BY_EYE = {12: 3, 100: 1, 150: 1, 180: 1}

@@ -103,6 +103,7 @@ def test_sample_pairs_is_balanced_and_labelled_right():
         sample_pairs(["a", "b"], np.random.default_rng(0))
 
 
+@pytest.mark.slow
 def test_training_is_seeded_and_learns_identities():
     centres = unit_rows(12, 5)
     noise = np.random.default_rng(6).normal(scale=0.03, size=(12 * 6, 512))

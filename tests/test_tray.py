@@ -98,11 +98,8 @@ class FakeFaces:
     def identify(self, image_rgb, gallery, matcher):
         return [Identified(Face(np.array(b, np.float32), 0.99), Match(self.name, 0.9)) for b in self.people.boxes]
 
-    def prefetch(self) -> None:
-        """No network to load."""
-
-    def release_idle(self) -> None:
-        """No network to release."""
+    def warm(self, pass_coming: bool) -> None:
+        """No network to load or release."""
 
 
 def make_daemon(tmp_path: Path) -> Daemon:

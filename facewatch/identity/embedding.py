@@ -34,7 +34,7 @@ def face_crops(image_rgb: np.ndarray, boxes: np.ndarray, size: int = CROP_SIZE, 
     truncated to whole pixels and clipped to the image, then resized with PIL's bilinear filter.
     Returns (N, size, size, 3) uint8.
     """
-    check_image(image_rgb, "image_rgb")
+    check_image(image_rgb, "face_crops image (HxWx3 uint8 RGB)")
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if not 0 <= margin < size:
         raise ValueError(f"margin must be in [0, {size}), got {margin}")

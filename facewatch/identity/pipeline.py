@@ -8,7 +8,7 @@ from typing import Protocol
 import numpy as np
 
 from facewatch.detectors.base import Face, FaceDetector
-from facewatch.identity.embedding import face_crops
+from facewatch.identity.embedding import IdleReleasingEmbedder, face_crops
 from facewatch.identity.gallery import Gallery
 from facewatch.identity.matching import Match, Matcher, decide
 
@@ -75,17 +75,14 @@ class FacePipeline:
         """Embeddings of aligned 160x160 crops, pre-processed as every face pass does (the cohort's view too)."""
         return self.embedder.embed(lift_dark(crops))
 
-    def release_idle(self) -> None:
-        """Let an idle-releasing embedder drop its network between face passes (others stay loaded)."""
-        release = getattr(self.embedder, "release_idle", None)
-        if release is not None:
-            release()
-
-    def prefetch(self) -> None:
-        """Have an idle-releasing embedder start loading now, because a face pass is coming."""
-        prefetch = getattr(self.embedder, "prefetch", None)
-        if prefetch is not None:
-            prefetch()
+    def warm(self, pass_coming: bool) -> None:
+        """FaceNet's lifetime, decided here alone: load it while a face pass is coming (the trigger's cooldown),
+        otherwise let an idle-releasing embedder drop it once idle (a plain embedder stays loaded)."""
+        if isinstance(self.embedder, IdleReleasingEmbedder):
+            if pass_coming:
+                self.embedder.prefetch()
+            else:
+                self.embedder.release_idle()
 
     def embeddings_only(self, image_rgb: np.ndarray) -> np.ndarray:
         """Embeddings of every face of an image: the gallery's view of a reference photo."""

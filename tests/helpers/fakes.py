@@ -28,11 +28,8 @@ class CountingFaces:
         self.runs += 1
         return []
 
-    def release_idle(self) -> None:
-        """Nothing loaded, nothing to release."""
-
-    def prefetch(self) -> None:
-        """Nothing to load."""
+    def warm(self, pass_coming: bool) -> None:
+        """No network to load or release."""
 
 
 class FrameList:

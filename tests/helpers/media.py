@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -38,3 +39,16 @@ def read_frames(path: Path, indexes: set[int]) -> dict[int, np.ndarray]:
             frames[index] = capture.retrieve()[1]
     capture.release()
     return frames
+
+
+def write_video(path: Path, frames: Iterator[np.ndarray], fps: float) -> Path:
+    """Encode frames into an mp4 file (the codec's artefacts are part of what a replay sees)."""
+    writer = None
+    for frame in frames:
+        if writer is None:
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, frame.shape[1::-1])
+        writer.write(frame)
+    if writer is None:
+        raise ValueError(f"{path}: no frames to write")
+    writer.release()
+    return path
