@@ -193,6 +193,11 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
     if args.enroll_prefix:
         enroll_only = [Path(key).name.startswith(args.enroll_prefix) for key in keys]
     variant = "gray" if args.gray else "dim" if args.dim else "colour"
+    if args.enrolled is not None and args.enrolled > len(eligible_people(names, k, None, enroll_only)):
+        try:  # bad input fails before minutes of embedding
+            split_identities(names, args.enrolled, k, enroll_only=enroll_only)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
     pipe = load_pipeline(args, config)
     embeddings = embed_folder(args, pipe, args.data, keys, variant, flips=False)  # the daemon does not mirror
     vectors, found = embeddings.vectors()[embeddings.rows(keys)], embeddings.found[embeddings.rows(keys)]
