@@ -234,15 +234,30 @@ def test_split_is_seeded_and_keeps_strangers_out_of_the_gallery():
     assert all(names[i] in split.enrolled for i in split.gallery)
     assert [t for t in split.truth if t is not None] == [names[i] for i in split.probes if names[i] in split.enrolled]
     assert split.truth.count(None) == 3
-    with pytest.raises(ValueError, match="cannot enroll 3 people: 2 of 4 have more than 2 images"):
+    with pytest.raises(ValueError, match="cannot enroll 3 people: 2 of 4 have more than 2 usable images"):
         split_identities(names, enrolled=3, per_person=2)
 
 
-def test_identification_counts():
-    matches = [Match("a", 0.9), Match("b", 0.8), Match(None, 0.1), Match("a", 0.7), Match(None, 0.2)]
-    c = identification_counts(matches, ["a", "a", "b", None, None])
-    assert (c.correct, c.wrong, c.owners_rejected, c.owners, c.strangers_accepted, c.strangers) == (1, 1, 1, 3, 1, 2)
-    assert (c.correct_rate, c.false_reject_rate, c.false_accept_rate) == (1 / 3, 1 / 3, 0.5)
+def test_split_by_session_enrolls_from_one_and_probes_with_the_other():
+    names = ["a"] * 4 + ["b"] * 4
+    session_a = [True, True, False, False] * 2
+    found = [True] * 7 + [False]
+    split = split_identities(names, enrolled=1, per_person=2, seed=0, usable=found, enroll_only=session_a)
+    person = split.enrolled[0]
+    assert sorted(names[i] for i in split.gallery) == [person, person]
+    assert all(session_a[i] for i in split.gallery)
+    owner_probes = [i for i, t in zip(split.probes, split.truth) if t is not None]
+    assert owner_probes and not any(session_a[i] for i in owner_probes)
+    assert len([t for t in split.truth if t is None]) == 4  # the stranger is probed with both sessions
+
+
+def test_identification_counts_follow_the_banded_decision():
+    matches = [Match("a", 0.9), Match("b", 0.8), Match(None, 0.1), Match("a", 0.5, uncertain=True),
+               Match("a", 0.7), Match("b", 0.5, uncertain=True), Match(None, 0.2), None]
+    c = identification_counts(matches, ["a", "a", "b", "a", None, None, None, None])
+    assert c.as_json() == {"owners": {"total": 4, "named": 1, "misnamed": 1, "uncertain": 1, "unknown": 1},
+                           "strangers": {"total": 3, "accepted": 1, "uncertain": 1, "unknown": 1}, "no_face": 1}
+    assert (c + c).as_json()["owners"]["total"] == 8
 
 
 def test_identity_images_lists_people_and_refuses_an_empty_folder(tmp_path):
@@ -291,7 +306,7 @@ def test_identification_on_five_celebrity_cosine_and_siamese(face_pipeline):
                            ("siamese", SiameseMatcher.shipped("casia-webface"))):
         c = identification_counts(decide(matcher, vectors[split.probes], vectors[split.gallery], gallery_names),
                                   split.truth)
-        counts[label] = (c.correct, c.wrong, c.owners_rejected, c.owners, c.strangers_accepted, c.strangers)
+        counts[label] = (c.named, c.misnamed, c.owners_unknown, c.owners, c.accepted, c.strangers)
     assert counts == {"cosine": (30, 0, 3, 33, 0, 49), "siamese": (32, 0, 1, 33, 0, 49)}
 
 
@@ -355,31 +370,43 @@ def test_eval_commands_report_bad_input_in_one_line(tmp_path, capsys):
     assert "holds no <person>/<image> files" in capsys.readouterr().err
     root = need(DATA / "five_celebrity" / "train")
     assert main(["eval", "identify", "--data", str(root), "--enrolled", "6"]) == 2
-    assert "cannot enroll 6 people: 5 of 5 have more than 3 images" in capsys.readouterr().err
+    assert "cannot enroll 6 people: 5 of 5 have more than 5 usable images" in capsys.readouterr().err
 
 
 @pytest.mark.torch
-def test_eval_identify_command_prints_both_matchers(model_dirs, monkeypatch, capsys):
+def test_eval_identify_runs_the_daemons_calibrated_decision(model_dirs, monkeypatch, capsys):
+    """Seed 0 of five_celebrity: 2 people enrolled with 5 photos each, every other photo a probe, decided by the
+    daemon's code (cohort calibration, uncertain band); --json prints one object per run."""
+    import json
+    import shutil
+
     from facewatch.cli import main
+    from facewatch.engine import gallery_model_id
+    from facewatch.identity.cohort import cohort_cache_path
 
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
-    args = ["eval", "identify", "--cache", str(CACHE), "--data"]
-    assert main([*args, str(need(DATA / "five_celebrity" / "train"))]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].endswith("5 people, 88 photos; enrolled 2 x 3 photos (seed 0); probes: 33 of enrolled people, "
-                           "49 of strangers")
-    assert out[-2:] == [
-        "cosine (threshold 0.371)     30/33 90.9%   0/33 0.0%      3/33 9.1%          0/49 0.0%",
-        "siamese (threshold 0.450)    32/33 97.0%   0/33 0.0%      1/33 3.0%          0/49 0.0%",
+    cohort_cache = cohort_cache_path(gallery_model_id("casia-webface"))
+    kept = CACHE / cohort_cache.name  # the embedded cohort outlives the test's temporary home
+    if kept.is_file():
+        cohort_cache.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kept, cohort_cache)
+    args = ["eval", "identify", "--cache", str(CACHE), "--data", str(need(DATA / "five_celebrity" / "train"))]
+    assert main([*args, "--json", "--seeds", "2"]) == 0
+    if cohort_cache.is_file():
+        shutil.copy(cohort_cache, kept)
+    runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert runs == [
+        {"owners": {"total": 27, "named": 23, "misnamed": 0, "uncertain": 1, "unknown": 3},
+         "strangers": {"total": 49, "accepted": 0, "uncertain": 0, "unknown": 49}, "no_face": 2},
+        {"owners": {"total": 26, "named": 21, "misnamed": 0, "uncertain": 4, "unknown": 1},
+         "strangers": {"total": 50, "accepted": 0, "uncertain": 0, "unknown": 50}, "no_face": 2},
     ]
-    assert main([*args, str(need(DATA / "att_faces")), "--heldout-only"]) == 0
+    assert main(args) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "left out 30 people the Siamese head was trained on"
-    assert "10 people, 100 photos; enrolled 5 x 3 photos" in out[1]
-    assert out[-2:] == [
-        "cosine (threshold 0.371)    35/35 100.0%   0/35 0.0%      0/35 0.0%        10/50 20.0%",
-        "siamese (threshold 0.450)   35/35 100.0%   0/35 0.0%      0/35 0.0%        11/50 22.0%",
-    ]
+    assert out[-2:] == ["owners:    23/27 (85.2 %) named, 0/27 (0.0 %) misnamed, 1/27 (3.7 %) uncertain, "
+                        "3/27 (11.1 %) unknown",
+                        "strangers: 0/49 (0.0 %) accepted, 0/49 (0.0 %) uncertain, 49/49 (100.0 %) unknown; "
+                        "no face: 2 probe(s)"]
 
 
 @pytest.mark.torch

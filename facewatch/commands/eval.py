@@ -118,7 +118,8 @@ def detector_id(face, engine: str) -> str:
             f"min_probability={face.min_probability}")
 
 
-def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys: list[str], variant: str = "colour"):
+def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys: list[str], variant: str = "colour",
+                 flips: bool = True):
     """Embeddings of the images `keys` under `root` (cached in --cache or the user cache dir)."""
     from types import SimpleNamespace
 
@@ -130,7 +131,8 @@ def embed_folder(args: argparse.Namespace, pipe: EvalPipeline, root: Path, keys:
     embedder = SimpleNamespace(embed=pipe.pipeline.embed_crops)
     return embed_dataset(root, keys, pipe.detector, embedder, model_id=gallery_model_id(pipe.weights),
                          detector_id=pipe.detector_id, margin=getattr(args, "margin", _crop_margin()),
-                         cache_dir=args.cache or cache_dir() / "eval", progress=Progress(), variant=variant)
+                         cache_dir=args.cache or cache_dir() / "eval", progress=Progress(), variant=variant,
+                         flips=flips)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -199,8 +201,13 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
     if args.enroll_prefix:
         enroll_only = [Path(key).name.startswith(args.enroll_prefix) for key in keys]
     variant = "gray" if args.gray else "dim" if args.dim else "colour"
+    if args.enrolled is not None and args.enrolled > len(eligible_people(names, k, None, enroll_only)):
+        try:  # bad input fails before minutes of embedding
+            split_identities(names, args.enrolled, k, enroll_only=enroll_only)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
     pipe = load_pipeline(args, config)
-    embeddings = embed_folder(args, pipe, args.data, keys, variant)
+    embeddings = embed_folder(args, pipe, args.data, keys, variant, flips=False)  # the daemon does not mirror
     vectors, found = embeddings.vectors()[embeddings.rows(keys)], embeddings.found[embeddings.rows(keys)]
     embedding_id = gallery_model_id(pipe.weights)
     cohort = cohort_embeddings(pipe.pipeline.embed_crops, embedding_id, cohort_cache_path(embedding_id))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from facewatch.detectors.base import Face, FaceDetector
-from facewatch.identity.embedding import face_crops, l2_normalize
+from facewatch.identity.embedding import EMBEDDING_DIM, face_crops, l2_normalize
 from facewatch.imageio import read_rgb
 from facewatch.paths import write_private
 
@@ -62,6 +62,8 @@ class DatasetEmbeddings:
 
     def vectors(self, mirror: bool = False) -> np.ndarray:
         """(N, 512) unit embeddings: of the crop, or with `mirror` the normalised sum of the crop's and its flip's."""
+        if mirror and len(self.flipped) != len(self.plain):
+            raise ValueError("these embeddings were computed without the mirror images (flips=False)")
         return l2_normalize(self.plain + self.flipped) if mirror else l2_normalize(self.plain)
 
     def rows(self, keys: Sequence[str]) -> np.ndarray:
@@ -121,8 +123,8 @@ def _find_boxes(root: Path, keys: list[str], detector: FaceDetector, variant: st
 
 
 def _embed_boxes(root: Path, keys: list[str], boxes: np.ndarray, embedder, margin: int, variant: str,
-                 progress) -> dict:
-    """Embeddings of every image's box crop and of its horizontal flip."""
+                 progress, flips: bool = True) -> dict:
+    """Embeddings of every image's box crop and, with `flips`, of its horizontal flip."""
     plain, flipped = [], []
     for start in range(0, len(keys), EMBED_CHUNK):
         crops = np.stack([
@@ -130,10 +132,12 @@ def _embed_boxes(root: Path, keys: list[str], boxes: np.ndarray, embedder, margi
             for i, key in enumerate(keys[start : start + EMBED_CHUNK], start)
         ])
         plain.append(embedder.embed(crops))
-        flipped.append(embedder.embed(np.ascontiguousarray(crops[:, :, ::-1])))
+        if flips:
+            flipped.append(embedder.embed(np.ascontiguousarray(crops[:, :, ::-1])))
         if progress:
             progress("embed", min(start + EMBED_CHUNK, len(keys)), len(keys))
-    return {"plain": np.concatenate(plain), "flipped": np.concatenate(flipped)}
+    return {"plain": np.concatenate(plain),
+            "flipped": np.concatenate(flipped) if flips else np.zeros((0, EMBEDDING_DIM), np.float32)}
 
 
 def embed_dataset(
@@ -148,12 +152,14 @@ def embed_dataset(
     cache_dir: Path | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     variant: str = "colour",
+    flips: bool = True,
 ) -> DatasetEmbeddings:
     """Detect the central face of each image under `root` (relative `keys`), crop it with `margin`, embed it.
 
     Boxes are cached per (dataset, detector settings) and embeddings per (boxes, model, margin) in `cache_dir`
     (0600 files), so changing the margin re-embeds without re-detecting and a rerun only reads two files.
-    `variant` renders every image as another camera would see it first (see render()).
+    `variant` renders every image as another camera would see it first (see render()); `flips` False skips the
+    mirror images' embeddings (half the cost when no mirror averaging is measured).
     """
     root, keys = Path(root), sorted(keys)
     missing = [k for k in keys if not (root / k).is_file()]
@@ -169,10 +175,10 @@ def embed_dataset(
         box_key,
         lambda: _find_boxes(root, keys, detector, variant, progress),
     )
-    emb_key = f"embeddings|{box_key}|{model_id}|margin={margin}"
+    emb_key = f"embeddings|{box_key}|{model_id}|margin={margin}" + ("" if flips else "|noflip")
     emb = _cached(
-        cache_dir and _cache_file(cache_dir, f"{tag}-{model_id}-m{margin}", emb_key),
+        cache_dir and _cache_file(cache_dir, f"{tag}-{model_id}-m{margin}{'' if flips else '-noflip'}", emb_key),
         emb_key,
-        lambda: _embed_boxes(root, keys, boxes["boxes"], embedder, margin, variant, progress),
+        lambda: _embed_boxes(root, keys, boxes["boxes"], embedder, margin, variant, progress, flips),
     )
     return DatasetEmbeddings(keys, boxes["boxes"], boxes["found"].astype(bool), emb["plain"], emb["flipped"])
