@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers.fakes import CountingFaces, FrameList, ScriptedPersons
 from helpers.media import write_segment
-from helpers.replay import replay
+from helpers.replay import named_after_a_second_look, replay
 from helpers.shared import ALEX, AUDIENCE, DATA, EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.app import build_daemon
@@ -25,14 +25,14 @@ def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, mo
     assert final.status == "ended" and final.face_passes == len(passes)
     # He is named on the frames where he is visible, and nobody else is taken for him.
     lin = [p for p in passes if p["frame"] in LIN_CLOSE]
-    assert lin and all("lin-manuel-miranda" in p["identities"] for p in lin)
+    assert named_after_a_second_look(lin, "lin-manuel-miranda")
     others = [p for p in passes if p["frame"] in ALEX or p["frame"] in AUDIENCE]
     assert others and all(f["name"] == "unknown" for p in others for f in p["faces"])
     assert all("unknown" in p["identities"] for p in others)
     # Gated: every pass has a trigger reason: a count change, a recheck, a retry, or a continuity failure (the
     # clip's three scene cuts, the last from Lin-Manuel onto the audience: his name is suspended there).
     reasons = [p["reason"] for p in passes]
-    assert set(reasons) <= {"count_change", "recheck", "reverify", "scene_cut", "appearance_changed"}
+    assert set(reasons) <= {"count_change", "recheck", "reverify", "scene_cut", "appearance_changed", "uncertain"}
     assert reasons.count("scene_cut") <= 3
     assert len(passes) <= final.frames / 4, (len(passes), final.frames)
 
@@ -55,7 +55,7 @@ def test_the_owner_alone_causes_no_lock(tmp_path, model_dirs, monkeypatch):
     final, events = replay(tmp_path, model_dirs, monkeypatch, clip,
                            {"lin-manuel-miranda": EXAMPLES / "lin-manuel-miranda.png"})
     passes = [e for e in events if e["event"] == "face_pass"]
-    assert passes and all(e["identities"] == ["lin-manuel-miranda"] for e in passes)
+    assert named_after_a_second_look(passes, "lin-manuel-miranda")
     assert [e for e in events if e["event"] in ("lock", "notify")] == []
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 from helpers.media import write_segment
-from helpers.replay import replay
+from helpers.replay import named_after_a_second_look, replay
 from helpers.shared import EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.config import ConfigError, Liveness, load_config
@@ -256,7 +256,8 @@ def test_lins_real_scene_passes_liveness_and_keeps_him_named(tmp_path, model_dir
     assert [(e["name"], e["verdict"], e["samples"], e["reason"]) for e in checks] == [
         ("lin-manuel-miranda", "live", 10, "liveness")]
     assert checks[0]["motion"] > 0.1  # measured 0.16, 3.5 times the threshold
-    assert all(e["identities"] == ["lin-manuel-miranda"] for e in kinds(events, "face_pass", "liveness"))
+    assert named_after_a_second_look(kinds(events, "face_pass"), "lin-manuel-miranda")
+    assert all(e["identities"] == ["lin-manuel-miranda"] for e in kinds(events, "liveness"))
     assert kinds(events, "lock", "notify") == []
     assert final.face_passes == len(kinds(events, "face_pass"))  # the samples are not face passes
 

@@ -35,3 +35,15 @@ def replay(tmp_path: Path, model_dirs: str, monkeypatch, clip: Path, enroll: dic
     final = daemon.run()
     log = daemon.loop.events.path
     return final, [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def named_after_a_second_look(passes: list[dict], name: str) -> bool:
+    """Every face pass names `name`, except an uncertain first look (every face matched `name` inside the
+    uncertain band, so nobody is named yet) that the very next pass confirms: the banded decision at work."""
+    for i, p in enumerate(passes):
+        if name in p["identities"]:
+            continue
+        looked = bool(p["faces"]) and all(f["name"] == name and f.get("uncertain") for f in p["faces"])
+        if not (looked and i + 1 < len(passes) and name in passes[i + 1]["identities"]):
+            return False
+    return bool(passes)
