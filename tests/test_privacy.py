@@ -131,10 +131,12 @@ def test_everything_stored_is_user_only():
     home = Path(os.environ["FACEWATCH_HOME"])
     files = {str(p.relative_to(home)): mode(p) for p in home.rglob("*") if p.is_file()}
     dirs = {str(p.relative_to(home)): mode(p) for p in home.rglob("*") if p.is_dir()}
-    assert files == {"data/reference_faces/barack/obama.jpg": "0o600", "data/gallery-casia-webface.json": "0o600",
-                     "state/events.jsonl": "0o600", "state/facewatch.lock": "0o600"}
-    assert dirs == {"data": "0o700", "data/reference_faces": "0o700", "data/reference_faces/barack": "0o700",
-                    "state": "0o700"}
+    # enroll also calibrates: the calibration (names the person), the embedded cohort and any converted weights.
+    personal = {"data/reference_faces/barack/obama.jpg", "data/gallery-casia-webface.json",
+                "data/calibration-casia-webface-margin32-light1.json", "state/events.jsonl", "state/facewatch.lock"}
+    assert personal <= set(files) and set(files.values()) == {"0o600"}
+    assert {"data", "data/reference_faces", "data/reference_faces/barack", "state"} <= set(dirs)
+    assert set(dirs.values()) == {"0o700"}
 
 
 # --- facewatch forget ----------------------------------------------------------------------------------------
