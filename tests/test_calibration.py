@@ -9,8 +9,9 @@ import stat
 
 import numpy as np
 import pytest
-from helpers.shared import DATA, EXAMPLES, need
+from helpers.shared import DATA, EXAMPLES, need, reuse_cohort_embeddings
 
+from facewatch.engine import gallery_model_id
 from facewatch.identity import calibration, cohort
 from facewatch.identity.calibration import (
     FAR_KNOWN,
@@ -168,14 +169,18 @@ def test_real_gallery_is_calibrated_and_recalibrated_when_a_photo_changes(tmp_pa
         for photo in sorted((train / name).iterdir())[:4]:
             shutil.copy(photo, root / name / photo.name)
 
+    embedding_id = gallery_model_id("casia-webface")
+    keep = reuse_cohort_embeddings(embedding_id)
+
     def load():
-        g = load_gallery(root, face_pipeline.embeddings_only, tmp_path / "gallery.json", "casia-test")
-        return g, calibrate_gallery(g, face_pipeline.embed_crops, "casia-test", CosineMatcher())
+        g = load_gallery(root, face_pipeline.embeddings_only, tmp_path / "gallery.json", embedding_id)
+        return g, calibrate_gallery(g, face_pipeline.embed_crops, embedding_id, CosineMatcher())
 
     gallery, before = load()
+    keep()
     assert sorted(gallery.points) == ["elton_john", "madonna"]
     assert all(0.3 < c.unknown <= c.known < 0.9 for c in before.values())
-    assert stat.S_IMODE(calibration_path("casia-test").stat().st_mode) == 0o600
+    assert stat.S_IMODE(calibration_path(embedding_id).stat().st_mode) == 0o600
     extra = sorted((train / "madonna").iterdir())[4]
     shutil.copy(extra, root / "madonna" / extra.name)
     _, added = load()
@@ -192,6 +197,8 @@ def test_readme_sample_photo_is_enrollable_and_calibrated_with_a_one_photo_warni
     added = enroll_images(tmp_path / "faces" / "lin", [need(EXAMPLES / "lin-manuel-miranda.png")],
                           face_pipeline.detector)
     assert [a.reason for a in added] == [""] and added[0].path is not None
-    gallery = load_gallery(tmp_path / "faces", face_pipeline.embeddings_only, tmp_path / "g.json", "casia-test")
-    result = calibrate_gallery(gallery, face_pipeline.embed_crops, "casia-test", CosineMatcher())
+    embedding_id = gallery_model_id("casia-webface")
+    reuse_cohort_embeddings(embedding_id)
+    gallery = load_gallery(tmp_path / "faces", face_pipeline.embeddings_only, tmp_path / "g.json", embedding_id)
+    result = calibrate_gallery(gallery, face_pipeline.embed_crops, embedding_id, CosineMatcher())
     assert result["lin"].photos == 1 and result["lin"].advice.startswith("only one photo")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.shared import DATA, REPO, need
+from helpers.shared import DATA, REPO, need, reuse_cohort_embeddings
 
 from facewatch.detectors.base import Face
 from facewatch.evaluation.datasets import (
@@ -378,22 +378,15 @@ def test_eval_identify_runs_the_daemons_calibrated_decision(model_dirs, monkeypa
     """Seed 0 of five_celebrity: 2 people enrolled with 5 photos each, every other photo a probe, decided by the
     daemon's code (cohort calibration, uncertain band); --json prints one object per run."""
     import json
-    import shutil
 
     from facewatch.cli import main
     from facewatch.engine import gallery_model_id
-    from facewatch.identity.cohort import cohort_cache_path
 
     monkeypatch.setenv("FACEWATCH_MODEL_DIR", model_dirs)
-    cohort_cache = cohort_cache_path(gallery_model_id("casia-webface"))
-    kept = CACHE / cohort_cache.name  # the embedded cohort outlives the test's temporary home
-    if kept.is_file():
-        cohort_cache.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(kept, cohort_cache)
+    keep = reuse_cohort_embeddings(gallery_model_id("casia-webface"))
     args = ["eval", "identify", "--cache", str(CACHE), "--data", str(need(DATA / "five_celebrity" / "train"))]
     assert main([*args, "--json", "--seeds", "2"]) == 0
-    if cohort_cache.is_file():
-        shutil.copy(cohort_cache, kept)
+    keep()
     runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert runs == [
         {"owners": {"total": 27, "named": 23, "misnamed": 0, "uncertain": 1, "unknown": 3},

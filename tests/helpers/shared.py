@@ -44,3 +44,23 @@ def need_torch() -> None:
         import pytest
 
         pytest.skip(TORCH_REASON)
+
+
+def reuse_cohort_embeddings(embedding_id: str):
+    """Copy the cohort's embeddings kept in .cache/eval into this test's temporary home (embedding the 400 cohort
+    faces costs minutes); returns a function that keeps them for the next test."""
+    import shutil
+
+    from facewatch.identity.cohort import cohort_cache_path
+
+    home_copy, kept = cohort_cache_path(embedding_id), REPO / ".cache" / "eval" / cohort_cache_path(embedding_id).name
+    if kept.is_file():
+        home_copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(kept, home_copy)
+
+    def keep() -> None:
+        if home_copy.is_file():
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(home_copy, kept)
+
+    return keep
