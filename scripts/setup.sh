@@ -2,6 +2,8 @@
 # Creates a venv and installs facewatch into it.
 #   bash scripts/setup.sh          the light runtime in .venv (ONNX Runtime, no torch; ~430 MB, ~15 s)
 #   bash scripts/setup.sh --torch  the torch stack in .venv-torch (torch engine, exports, training; ~6 GB)
+#   bash scripts/setup.sh --models the light runtime, then `facewatch models build` for this CPU; a person model
+#                                  configured as an ultralytics .pt is exported once through the torch install
 # Idempotent: re-running after a finished install only re-checks the stack (a few seconds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,10 +11,13 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 flavour=light
 VENV=.venv
-if [ "${1:-}" = "--torch" ]; then
-  flavour=torch
-  VENV=.venv-torch
-fi
+build=no
+case "${1:-}" in
+  --torch) flavour=torch; VENV=.venv-torch ;;
+  --models) build=yes ;;
+  "") ;;
+  *) echo "setup: unknown option ${1}: use --torch or --models" >&2; exit 2 ;;
+esac
 PIP="$VENV/bin/python -m pip --disable-pip-version-check"
 stamp="$VENV/.facewatch-installed"
 want=$( (cat pyproject.toml scripts/setup.sh; echo "$flavour") | sha256sum | cut -d' ' -f1)
@@ -41,4 +46,26 @@ fi
 if [ "$flavour" = torch ]; then
   # The check that matters: torchvision's compiled ops load against this torch.
   "$VENV/bin/python" -m facewatch.build.stackcheck
+fi
+
+if [ "$build" = yes ]; then
+  # The light install runs only ONNX graphs. ultralytics publishes its person models as .pt checkpoints, which
+  # only the torch stack can export: that happens once, into the same model dir, then the light build times
+  # every network on this CPU.
+  # Prints the configured person model when it is a .pt whose ONNX export is not built yet.
+  person=$("$VENV/bin/python" - <<'PY'
+from facewatch.config import load_config, model_dirs
+from facewatch.engine import needed_files
+from facewatch.weights.registry import locate
+config = load_config()
+if config.person.model.lower().endswith(".pt") and locate(needed_files(config, "onnx")[-1], model_dirs(config)) is None:
+    print(config.person.model)
+PY
+)
+  if [ -n "$person" ]; then
+    echo "setup: person.model $person is an ultralytics checkpoint: exporting it once with the torch install"
+    bash scripts/setup.sh --torch
+    .venv-torch/bin/facewatch models build
+  fi
+  "$VENV/bin/facewatch" models build
 fi

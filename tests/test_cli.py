@@ -100,6 +100,8 @@ def test_doctor_reports_each_check(capsys, model_dirs, monkeypatch, tmp_path, is
     assert "FIX  camera: none opens (unplugged, busy, or no permission); replay a video with: " \
            "facewatch run --source clip.mp4" in lines
     assert any(l.startswith(("OK   screen lock: ", "FIX  screen lock: ")) for l in lines)
+    assert f"FIX  enrolled: nobody in {isolated_home / 'data' / 'reference_faces'}: every face is a stranger and " \
+           "locks the screen; enroll first: facewatch enroll NAME --from-camera (or --images PHOTO...)" in lines
     assert code == 1  # the camera line needs fixing on this machine
 
 

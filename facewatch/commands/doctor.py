@@ -110,6 +110,18 @@ def _config_lines(args: argparse.Namespace) -> Config | None:
     return config
 
 
+def _gallery_line(config: Config) -> bool:
+    """Who is enrolled (folder names only, nothing embedded): with nobody, every face is a stranger and locks."""
+    from facewatch.identity.gallery import people_dirs
+
+    people = [p.name for p in people_dirs(config.gallery_dir)]
+    if people:
+        return _line(True, "enrolled", f"{len(people)} people in {config.gallery_dir} (`facewatch list` shows "
+                     "each one's calibration)")
+    return _line(False, "enrolled", f"nobody in {config.gallery_dir}: every face is a stranger and locks the "
+                 "screen; enroll first: facewatch enroll NAME --from-camera (or --images PHOTO...)")
+
+
 def _desktop_lines(config: Config) -> bool:
     """Camera, camera sharing, screen lock (probed), lock state, notifications, input idle time."""
     from facewatch.actions.lock import find_locker, has_session_bus
@@ -181,5 +193,6 @@ def handle(args: argparse.Namespace) -> int:
     weights, weights_why = facenet_choice(config)
     _line(None, "engine", f"{engine} will run ({why}); FaceNet {weights} ({weights_why})")
     ok &= _models(config, engine)
+    ok &= _gallery_line(config)
     ok &= _desktop_lines(config)
     return 0 if ok else 1
