@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.desktop import wait_for
 from helpers.fakes import CountingFaces
-from helpers.locking import NodeCapture, OnePerson, wait_until
+from helpers.locking import NodeCapture, OnePerson
 
 from facewatch.actions.dryrun import DryRunRecorder
 from facewatch.capture import FrameSource
@@ -106,7 +107,7 @@ def test_a_program_that_only_glances_at_the_camera_has_it_back_within_resume_aft
     try:
         subprocess.run([sys.executable, "-c", f"open({str(node)!r}).close()"], check=True)
         # Seen while open (a yield) or already closed (none): either way the camera is ours again soon.
-        wait_until(lambda: not watch.busy and holder.fd is not None, timeout=3.0, what="the camera back")
+        wait_for(lambda: not watch.busy and holder.fd is not None, timeout=3.0, what="the camera back")
         assert holder.changes in ([], [True, False])
     finally:
         watch.close()
@@ -159,21 +160,21 @@ def test_the_daemon_releases_a_real_capture_for_a_second_opener_and_takes_it_bac
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
-        wait_until(lambda: daemon.state.frames >= 3, what="frames")
+        wait_for(lambda: daemon.state.frames >= 3, 10.0, what="frames")
         other, opened_at = _open_elsewhere(node)
-        wait_until(lambda: daemon.state.status == "camera in use", what="the yield")
-        wait_until(lambda: captures[-1][0] == "close", what="the capture to close")
+        wait_for(lambda: daemon.state.status == "camera in use", 10.0, what="the yield")
+        wait_for(lambda: captures[-1][0] == "close", 10.0, what="the capture to close")
         latency_ms = (captures[-1][1] - opened_at) * 1000
         print(f"daemon released the camera {latency_ms:.1f} ms after the other app opened it")
         assert other_holders(node) == [other.pid]  # only the other app holds it now
-        wait_until(lambda: [e.action for e in recorder.entries] == ["notify"], what="the notice")
+        wait_for(lambda: [e.action for e in recorder.entries] == ["notify"], 10.0, what="the notice")
         assert recorder.entries[0].reason == "facewatch: camera in use by another app"
         frames = daemon.state.frames
         time.sleep(0.5)
         assert daemon.state.frames == frames  # not watching meanwhile
         other.stdin.close()
         other.wait(5)
-        wait_until(lambda: daemon.state.frames > frames + 2, what="watching again")
+        wait_for(lambda: daemon.state.frames > frames + 2, 10.0, what="watching again")
         assert captures[-1][0] == "open"
         states = [e.get("state") for e in _events(tmp_path) if e["event"] == "camera"]
         assert states == ["camera in use", "free again"]

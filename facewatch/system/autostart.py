@@ -180,6 +180,16 @@ class _FileAutostart:
             return f"not managed by facewatch: {self.path} is the user's own (facewatch leaves it alone)"
         return None
 
+    def status(self) -> str:
+        """Disabled (no file), the user's own file, or what our file says (described())."""
+        if not self.path.exists():
+            return f"disabled (no {self.path})"
+        return self.foreign() or self.described()
+
+    def described(self) -> str:
+        """The status line of our file, which exists."""
+        raise NotImplementedError
+
 
 class XdgAutostart(_FileAutostart):
     """Linux/BSD: $XDG_CONFIG_HOME/autostart/facewatch.desktop (default ~/.config/autostart)."""
@@ -194,13 +204,8 @@ class XdgAutostart(_FileAutostart):
         """The Desktop Entry that runs `command`."""
         return desktop_entry(command, env).encode("utf-8")
 
-    def status(self) -> str:
-        """Enabled with its Exec line, disabled, or switched off in the desktop's startup settings."""
-        if not self.path.exists():
-            return f"disabled (no {self.path})"
-        foreign = self.foreign()
-        if foreign:
-            return foreign
+    def described(self) -> str:
+        """Enabled with its Exec line, or switched off in the desktop's startup settings."""
         lines = self.path.read_text(encoding="utf-8").splitlines()
         if "Hidden=true" in lines or "X-GNOME-Autostart-enabled=false" in lines:
             return f"disabled in the desktop's startup settings ({self.path}); `enable` turns it back on"
@@ -229,10 +234,8 @@ class LaunchAgentAutostart(_FileAutostart):
         return plistlib.dumps(agent, sort_keys=True)
 
 
-    def status(self) -> str:
-        """Enabled with the command it runs, or disabled."""
-        if not self.path.exists():
-            return f"disabled (no {self.path})"
+    def described(self) -> str:
+        """Enabled with the command it runs, or broken."""
         try:
             args = plistlib.loads(self.path.read_bytes()).get("ProgramArguments", [])
         except plistlib.InvalidFileException as exc:
@@ -268,13 +271,8 @@ class SystemdAutostart(_FileAutostart):
             self.wants.unlink()
         return super().disable()
 
-    def status(self) -> str:
-        """Enabled (linked into the target) with its ExecStart, written but not enabled, or disabled."""
-        if not self.path.exists():
-            return f"disabled (no {self.path})"
-        foreign = self.foreign()
-        if foreign:
-            return foreign
+    def described(self) -> str:
+        """Enabled (linked into the target) with its ExecStart, or written but not enabled."""
         lines = self.path.read_text(encoding="utf-8").splitlines()
         exec_line = next((line for line in lines if line.startswith("ExecStart=")), "ExecStart= missing")
         if not self.wants.is_symlink():

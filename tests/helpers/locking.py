@@ -19,17 +19,7 @@ import pytest
 from facewatch.detectors.base import Detection, Face
 from facewatch.identity.matching import Match
 from facewatch.identity.pipeline import Identified
-
-
-def wait_until(condition, timeout: float = 10.0, what: str = "condition"):
-    """Poll until condition() is truthy; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+from helpers.desktop import wait_for
 
 
 def start_xvfb() -> tuple[subprocess.Popen, str]:
@@ -41,7 +31,7 @@ def start_xvfb() -> tuple[subprocess.Popen, str]:
                   and not Path(f"/tmp/.X11-unix/X{n}").exists())
     server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "320x240x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or server.poll() is not None, what="Xvfb")
+    wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or server.poll() is not None, 10.0, "Xvfb")
     if server.poll() is not None:
         pytest.fail(f"Xvfb :{number} exited with status {server.returncode}")
     return server, f":{number}"
@@ -75,7 +65,7 @@ class XScreenSaver:
             command = ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups", *command]
         self.process = subprocess.Popen(command, env={**self.env, "HOME": str(self.home)}, cwd=self.home,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        wait_until(lambda: "since" in self.time() or self.process.poll() is not None, what="xscreensaver")
+        wait_for(lambda: "since" in self.time() or self.process.poll() is not None, 10.0, "xscreensaver")
         if self.process.poll() is not None:
             pytest.fail(f"xscreensaver exited with status {self.process.returncode}")
         return self
