@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers.shared import DATA, EXAMPLES, REPO, need
+from helpers.shared import DATA, EXAMPLES, HAVE_TORCH, REPO, need
 
 from facewatch.cli import main
 from facewatch.identity.gallery import load_gallery
@@ -130,7 +130,8 @@ def test_the_corpus_through_the_command_line(corpus, tmp_path, capsys, caplog):
     good = configs / "good ü.yaml"
     code, out, err = cli(capsys, caplog, "--config", str(good), "list")
     gallery = configs / ".." / "my faces ü"
-    assert code == 0 and out == f"gallery: {gallery}\n  empty person: 0 photo(s)\n  zoë ångström: 9 photo(s)\n"
+    listed = f"gallery: {gallery}\n  empty person: 0 photo(s)\n  zoë ångström: 9 photo(s)\n"
+    assert code == 0 and out.startswith(listed) and out[len(listed):].startswith("calibration")  # then each point
 
     # Videos that are not there or not videos: named, exit 2, before any network is loaded.
     code, out, err = cli(capsys, caplog, "--config", str(good), "run", "--source", str(corpus / "no such clip ü.mp4"))
@@ -166,7 +167,9 @@ def test_the_corpus_through_the_command_line(corpus, tmp_path, capsys, caplog):
     code, out, err = cli(capsys, caplog, *enroll, "zoë", "--images", str(photos / "Zoë Ångström 1.jpg"))
     assert code == 0 and out.startswith(f"  added {target / 'zoë' / 'Zoë Ångström 1.jpg'}\n"
                                         f"1 photo(s) enrolled for zoë in {target / 'zoë'}\n")
-    assert "  zoë: 1 photo(s) usable; named at >= " in out  # the calibration report follows
+    # The calibration report follows; the light install has no FaceNet built in this fresh home and says so.
+    assert "  zoë: 1 photo(s) usable; named at >= " in out if HAVE_TORCH else \
+        "calibration: not available yet: model file facenet_casia-webface.onnx not found" in out
     for name in ("../zoë", ".hidden", ""):
         code, out, err = cli(capsys, caplog, *enroll, name, "--images", str(photos / "Zoë Ångström 1.jpg"))
         assert code == 2 and err.startswith(f"facewatch: error: invalid person name {name!r}: use a plain name")

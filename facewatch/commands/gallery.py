@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
             print(f"  {shown_name(person.name)}: {len(image_files(person))} photo(s)")
         if not people:
             print("  (nobody enrolled: facewatch enroll NAME --images PHOTO...)")
-        else:
+        elif any(image_files(person) for person in people):  # someone to calibrate
             print_calibration(load_config(args.config))
         return 0
     try:
@@ -55,10 +55,16 @@ def print_calibration(config, only: str | None = None) -> None:
     from facewatch.app import calibrated_gallery
     from facewatch.engine import choose_engine, load_face_pipeline, load_matcher
     from facewatch.identity.calibration import FAR_KNOWN, describe
+    from facewatch.identity.cohort import CohortError
+    from facewatch.weights.registry import ModelError
 
-    faces, weights = load_face_pipeline(config, choose_engine(config))
-    matcher = load_matcher(config, weights)
-    gallery, calibration = calibrated_gallery(config, faces, weights, matcher)
+    try:
+        faces, weights = load_face_pipeline(config, choose_engine(config))
+        matcher = load_matcher(config, weights)
+        gallery, calibration = calibrated_gallery(config, faces, weights, matcher)
+    except (ModelError, CohortError, FileNotFoundError) as exc:  # the photos are kept; the daemon calibrates later
+        print(f"calibration: not available yet: {exc}")
+        return
     print(f"calibration ({weights}; strangers named at most {100 * FAR_KNOWN:g} % of the time):"
           if matcher.threshold is None else f"matching.threshold {matcher.threshold} overrides the calibration:")
     for name, c in sorted(calibration.items()):
