@@ -93,9 +93,11 @@ def test_a_replay_with_every_socket_blocked_works_attempts_nothing_and_writes_no
     events = [json.loads(line) for line in (home / "state" / "events.jsonl").read_text().splitlines()]
     assert events[-1]["event"] == "ended"
     assert any("lin-manuel-miranda" in e.get("identities", []) for e in events)  # the run did its job offline
-    # Nothing but the event log, the embedding cache and the lock file; no image anywhere, not even in the cwd.
+    # Nothing but the event log, the embedding cache, the owner's calibration, the embedded cohort and the lock
+    # file; no image anywhere, not even in the cwd.
     created = {"state/events.jsonl", "state/facewatch.lock", "data/gallery-casia-webface.json",
-               "state/dry-run.jsonl"}
+               "state/dry-run.jsonl", "data/calibration-casia-webface-margin32-light1.json",
+               "cache/cohort-casia-webface-margin32-light1.npz"}
     assert files_under(home) - before == created and files_under(cwd) == set()
     # ultralytics' own settings (no facewatch data); no ONNX Runtime telemetry queue or device id under ~/.cache
     assert files_under(user_home) == {".config/Ultralytics/settings.json"}
