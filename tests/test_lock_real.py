@@ -8,8 +8,9 @@ import threading
 import time
 
 import pytest
+from helpers.desktop import wait_for
 from helpers.fakes import FrameList
-from helpers.locking import OnePerson, StrangerFaces, start_xscreensaver, start_xvfb, wait_until
+from helpers.locking import OnePerson, StrangerFaces, start_xscreensaver, start_xvfb
 
 from facewatch.actions.lock import find_locker
 from facewatch.actions.notify import LogNotifier
@@ -80,14 +81,14 @@ def test_no_false_unlocked_while_xscreensaver_says_locked(xscreensaver, tmp_path
     thread = threading.Thread(target=daemon.run)
     thread.start()
     try:
-        wait_until(lambda: daemon.state.status == "locked", what="the stranger lock")
+        wait_for(lambda: daemon.state.status == "locked", 10.0, what="the stranger lock")
         lock = daemon.state.last_event
         assert lock["event"] == "lock" and lock["confirmed"] is True and lock["method"] == "xscreensaver-command -lock"
         time.sleep(4 * 0.5 + 2.5)  # well past locked_wait_s and a lock-state read
         assert daemon.state.status == "locked" and source.state == "released"
         assert "screen locked since" in xscreensaver.time()
         xscreensaver.restart()  # unlocked: a fresh xscreensaver says "non-blanked"
-        wait_until(lambda: daemon.state.status != "locked", timeout=10, what="the unlock")
+        wait_for(lambda: daemon.state.status != "locked", timeout=10, what="the unlock")
         unlocked = next(e for e in _events(tmp_path) if e["event"] == "unlocked")
         assert unlocked["how"] == "the locker says unlocked"
     finally:
