@@ -22,7 +22,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Dispatch on the command name."""
-    root = load_config(args.config).gallery_dir
+    config = load_config(args.config)
+    root = config.gallery_dir
     if args.command == "list":
         people = people_dirs(root)
         print(f"gallery: {root}")
@@ -31,7 +32,7 @@ def handle(args: argparse.Namespace) -> int:
         if not people:
             print("  (nobody enrolled: facewatch enroll NAME --images PHOTO...)")
         elif any(image_files(person) for person in people):  # someone to calibrate
-            print_calibration(load_config(args.config))
+            print_calibration(config)
         return 0
     try:
         person = person_dir(root, args.name)
