@@ -40,6 +40,8 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
                        help="people enrolled; the rest are strangers (default: half of those with more than K photos)")
     ident.add_argument("--seed", type=int, default=0, help="seed of the first random split (default 0)")
     ident.add_argument("--seeds", type=int, default=1, help="splits to run, seeds SEED, SEED+1, ... (default 1)")
+    ident.add_argument("--min-photos", type=int, default=1, metavar="N",
+                       help="leave out people with fewer than N photos (e.g. 4 for LFW's people with >= 4 photos)")
     ident.add_argument("--enroll-prefix", metavar="TEXT",
                        help="enroll only from photos whose file name starts with TEXT and probe enrolled people "
                             "only with the others (e.g. one camera session vs another)")
@@ -195,7 +197,9 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
 
     if args.seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {args.seeds}")
-    keys, names = identity_images(args.data)
+    if args.min_photos < 1:
+        raise UserError(f"--min-photos must be at least 1, got {args.min_photos}")
+    keys, names = identity_images(args.data, args.min_photos)
     k = args.gallery_per_person
     enroll_only = None
     if args.enroll_prefix:

@@ -14,16 +14,21 @@ from facewatch.identity.matching import Match
 from facewatch.imageio import image_files
 
 
-def identity_images(root: Path) -> tuple[list[str], list[str]]:
-    """(image keys relative to root, person names) of a folder with one sub-folder of images per person."""
+def identity_images(root: Path, min_photos: int = 1) -> tuple[list[str], list[str]]:
+    """(image keys relative to root, person names) of a folder with one sub-folder of images per person; people
+    with fewer than `min_photos` images are left out (e.g. LFW's people with at least 4 photos)."""
     root = Path(root)
     keys, names = [], []
     for person in people_dirs(root):
-        for image in image_files(person):
+        images = image_files(person)
+        if len(images) < min_photos:
+            continue
+        for image in images:
             keys.append(f"{person.name}/{image.name}")
             names.append(person.name)
     if not keys:
-        raise ProtocolError(f"{root} holds no <person>/<image> files (expected one sub-folder of photos per person)")
+        raise ProtocolError(f"{root} holds no <person>/<image> files with at least {min_photos} image(s) per person "
+                            "(expected one sub-folder of photos per person)")
     return keys, names
 
 
