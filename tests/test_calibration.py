@@ -81,6 +81,20 @@ def test_owner_point_is_the_stricter_of_cohort_tail_and_share_of_genuine():
     assert tight.advice is None and loose.advice.startswith("poor separation")
 
 
+def test_targets_hold_for_the_whole_gallery_so_each_of_n_people_gets_a_stricter_point():
+    """Rule 1: a stranger is let in by passing any one person's point, so ten people share the 0.1 % out."""
+    strangers = random_unit(400, seed=1)
+    photos = owner_photos(5, 3.0, seed=3)  # loose photos: the cohort tail sets the point, not the share of rule 3
+    alone = calibrate_owner("bob", photos, strangers, CosineMatcher())
+    among_ten = calibrate_owner("bob", photos, strangers, CosineMatcher(), people=10)
+    assert among_ten.known > alone.known and among_ten.unknown > alone.unknown
+    two = Gallery(names=["ann"] * 5 + ["bob"] * 5, embeddings=np.concatenate([owner_photos(5, 3.0, seed=2), photos]))
+    assert calibrate(two, strangers, CosineMatcher())["bob"] == calibrate_owner("bob", photos, strangers,
+                                                                               CosineMatcher(), people=2)
+    with pytest.raises(ValueError, match="people must be at least 1"):
+        calibrate_owner("bob", photos, strangers, CosineMatcher(), people=0)
+
+
 def test_one_photo_gets_the_strictest_point_and_a_warning_not_a_crash():
     c = calibrate_owner("ann", owner_photos(1, 0.5, seed=2), random_unit(400, seed=1), CosineMatcher())
     assert (c.genuine, c.refused, c.uncertain) == (None, None, None)

@@ -66,7 +66,7 @@ def print_calibration(config, only: str | None = None) -> None:
     except (ModelError, CohortError, FileNotFoundError) as exc:  # the photos are kept; the daemon calibrates later
         print(f"calibration: not available yet: {exc}")
         return
-    print(f"calibration ({weights}; strangers named at most {100 * FAR_KNOWN:g} % of the time):"
+    print(f"calibration ({weights}; strangers named as anyone enrolled at most {100 * FAR_KNOWN:g} % of the time):"
           if matcher.threshold is None else f"matching.threshold {matcher.threshold} overrides the calibration:")
     for name, c in sorted(calibration.items()):
         if only is None or name == only:
