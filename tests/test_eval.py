@@ -18,8 +18,11 @@ from facewatch.evaluation.datasets import (
     embed_dataset,
 )
 from facewatch.evaluation.identification import (
+    IdentifySplit,
+    after_second_look,
     identification_counts,
     identity_images,
+    second_looks,
     split_identities,
 )
 from facewatch.evaluation.lfw import read_pairs
@@ -260,6 +263,21 @@ def test_identification_counts_follow_the_banded_decision():
     assert (c + c).as_json()["owners"]["total"] == 8
 
 
+def test_second_look_settles_the_uncertain_with_another_photo_of_the_same_person():
+    names = ["a", "a", "a", "b", "b", "c"]
+    split = IdentifySplit(gallery=[0], probes=[1, 2, 3, 4, 5], truth=["a", "a", None, None, None], enrolled=["a"])
+    looks = second_looks(split, names, [True, True, True, True, False, True], seed=0)
+    assert looks == [1, 0, None, 2, None]  # b's other photo has no face; c has no other photo
+    first = [Match("a", 0.5, uncertain=True), Match("a", 0.9), Match("a", 0.5, uncertain=True), None,
+             Match("a", 0.4, uncertain=True)]
+    # a's uncertain look is settled by a's named one; b's second look is uncertain too (fail safe: unknown); c has
+    # no other photo to look at (unknown); a no-face probe stays undecided.
+    assert after_second_look(first, [1, 0, 0, None, None]) == [Match("a", 0.9), Match("a", 0.9), Match(None, 0.5),
+                                                               None, Match(None, 0.4)]
+    with pytest.raises(ValueError):
+        after_second_look(first, [1])
+
+
 def test_identity_images_lists_people_and_refuses_an_empty_folder(tmp_path):
     keys, names = identity_images(need(DATA / "five_celebrity" / "train"))
     assert len(keys) == 88 and sorted(set(names)) == ["ben_afflek", "elton_john", "jerry_seinfeld", "madonna",
@@ -267,6 +285,8 @@ def test_identity_images_lists_people_and_refuses_an_empty_folder(tmp_path):
     assert keys[0].startswith("ben_afflek/") and names.count("jerry_seinfeld") == 21
     with pytest.raises(ProtocolError, match="holds no <person>/<image> files"):
         identity_images(tmp_path)
+    keys, names = identity_images(DATA / "five_celebrity" / "train", min_photos=21)
+    assert sorted(set(names)) == ["jerry_seinfeld", "mindy_kaling"] and len(keys) == 42
 
 
 # --- real data: identification on five_celebrity, one LFW fold, the commands -------------------------------

@@ -185,9 +185,11 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
 
     from facewatch.engine import gallery_model_id, load_matcher
     from facewatch.evaluation.identification import (
+        after_second_look,
         eligible_people,
         identification_counts,
         identity_images,
+        second_looks,
         split_identities,
     )
     from facewatch.identity.calibration import calibrate
@@ -229,20 +231,26 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
             raise UserError(str(exc)) from exc
         gallery = Gallery(names=[names[i] for i in split.gallery], embeddings=vectors[split.gallery])
         gallery.points = {n: c.point for n, c in calibrate(gallery, cohort, matcher).items()}
-        matches = decide(matcher, vectors[split.probes], gallery.embeddings, gallery.names, gallery.points)
-        counts = identification_counts([m if found[i] else None for m, i in zip(matches, split.probes)],
-                                       split.truth)
+        decided = decide(matcher, vectors[split.probes], gallery.embeddings, gallery.names, gallery.points)
+        matches = [m if found[i] else None for m, i in zip(decided, split.probes)]
+        counts = identification_counts(matches, split.truth)
+        final = identification_counts(after_second_look(matches, second_looks(split, names, found, seed)),
+                                      split.truth)
         if args.json:
-            print(json.dumps(counts.as_json()))
-        total = counts if total is None else total + counts
+            print(json.dumps({**counts.as_json(), "after_second_look": final.as_json()}))
+        total = (counts, final) if total is None else (total[0] + counts, total[1] + final)
     if not args.json:
-        t = total
-        assert t is not None  # --seeds is at least 1
+        assert total is not None  # --seeds is at least 1
+        t, f = total
         print(f"owners:    {_rate(t.named, t.owners)} named, {_rate(t.misnamed, t.owners)} misnamed, "
               f"{_rate(t.owners_uncertain, t.owners)} uncertain, {_rate(t.owners_unknown, t.owners)} unknown")
         print(f"strangers: {_rate(t.accepted, t.strangers)} accepted, "
               f"{_rate(t.strangers_uncertain, t.strangers)} uncertain, "
               f"{_rate(t.strangers_unknown, t.strangers)} unknown; no face: {t.no_face} probe(s)")
+        print(f"after the second look at the uncertain (another photo of the same person; uncertain twice = unknown):"
+              f"\n  owners:    {_rate(f.named, f.owners)} named, {_rate(f.misnamed, f.owners)} misnamed, "
+              f"{_rate(f.owners_unknown, f.owners)} unknown\n  strangers: {_rate(f.accepted, f.strangers)} accepted, "
+              f"{_rate(f.strangers_unknown, f.strangers)} unknown")
     return 0
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from facewatch.evaluation.datasets import ProtocolError
 from facewatch.identity.gallery import people_dirs
-from facewatch.identity.matching import Match
+from facewatch.identity.matching import Match, settle
 from facewatch.imageio import image_files
 
 
@@ -109,7 +109,7 @@ class IdentifyCounts:
     no_face: int
 
     def as_json(self) -> dict:
-        """The `facewatch eval identify --json` object."""
+        """The counts as the `facewatch eval identify --json` object's fields."""
         return {
             "owners": {"total": self.owners, "named": self.named, "misnamed": self.misnamed,
                        "uncertain": self.owners_uncertain, "unknown": self.owners_unknown},
@@ -142,3 +142,31 @@ def identification_counts(matches: Sequence[Match | None], truth: Sequence[str |
         strangers_unknown=sum(m.name is None for m in strangers),
         no_face=sum(m is None for m, _ in pairs),
     )
+
+
+def second_looks(split: IdentifySplit, names: Sequence[str], usable: Sequence[bool], seed: int) -> list[int | None]:
+    """For each probe, the position in `split.probes` of another probe of the same person with a face, drawn seeded:
+    what the daemon's second look (matching rule 5) sees on photo sets; None when that person has no other."""
+    rng = np.random.default_rng([seed, 2])
+    by_person: dict[str, list[int]] = {}
+    for position, i in enumerate(split.probes):
+        if usable[i]:
+            by_person.setdefault(names[i], []).append(position)
+    looks: list[int | None] = []
+    for position, i in enumerate(split.probes):
+        others = [p for p in by_person.get(names[i], []) if p != position]
+        looks.append(int(others[rng.integers(len(others))]) if others else None)
+    return looks
+
+
+def after_second_look(matches: Sequence[Match | None], looks: Sequence[int | None]) -> list[Match | None]:
+    """The daemon's final decisions: each uncertain match settled by its second look (matching rule 5), unknown when
+    there is no other photo to look at; certain matches and no-face probes unchanged."""
+    final: list[Match | None] = []
+    for match, look in zip(matches, looks, strict=True):
+        if match is None or not match.uncertain:
+            final.append(match)
+            continue
+        second = matches[look] if look is not None else None
+        final.append(settle(second) if second is not None else Match(None, match.score))
+    return final

@@ -9,6 +9,9 @@ Rules (cited in code as "matching rule N"):
 3. `matching.threshold` set in the config overrides every person's point with one threshold and no band.
 4. A person without an operating point (a gallery nobody calibrated) is held to the strictest fallback, so an
    uncalibrated gallery can only refuse more, never accept more.
+5. An uncertain match asks for a second look (tracking/tracks.py rule 5), and that look settles it: known -> the
+   name; unknown, or uncertain again -> unknown (fail safe). `settle` is that decision, for the tracker and for
+   `facewatch eval identify` alike.
 """
 
 from __future__ import annotations
@@ -146,3 +149,8 @@ def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: lis
         else:
             out.append(Match(None, score))
     return out
+
+
+def settle(second_look: Match) -> Match:
+    """Matching rule 5: what a second look decides after an uncertain one: its name if known, else unknown."""
+    return second_look if second_look.name is not None and not second_look.uncertain else Match(None, second_look.score)

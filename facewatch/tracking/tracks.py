@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facewatch.detectors.base import Detection, Face
-from facewatch.identity.matching import Match
+from facewatch.identity.matching import Match, settle
 from facewatch.tracking.continuity import APPEARANCE_CHANGED, SCENE_CUT, ContinuityCheck
 from facewatch.tracking.iou import as_boxes, assign, containment_matrix, iou_matrix
 
@@ -151,7 +151,7 @@ class Tracker:
                 track.uncertain = True  # rule 5: one borderline look names nobody; the next look decides
                 self._withhold(track, UNCERTAIN, now)
                 continue
-            name = UNKNOWN if match.name is None or match.uncertain else match.name
+            name = settle(match).name or UNKNOWN
             self._name(track, name, match.score, now, frame)
             named.append(track.id)
         return named
