@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import stat
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -65,6 +66,21 @@ def test_threshold_override_has_no_band_and_an_uncalibrated_person_is_held_stric
     assert UNCALIBRATED.known == 0.9 and (only.name, only.uncertain) == (None, False)
 
 
+def test_a_probe_close_to_everyone_is_not_named_for_being_close_to_the_owner_too():
+    """Matching rule 6 (T-norm): the same score names a probe that stands out from its cohort scores, and leaves
+    one that scores as high against the strangers (a dim, grey face) uncertain."""
+    gallery, names = unit(np.eye(1, 512)), ["ann"]
+    point = {"ann": OperatingPoint(0.5, 0.3, probe_z=3.0)}
+    probe = unit([[1, 1] + [0] * 510])  # 0.707 to ann
+    rng = np.random.default_rng(0)
+    apart = unit(np.concatenate([np.zeros((50, 2)), rng.normal(size=(50, 510))], axis=1))  # orthogonal to the probe
+    alike = unit(np.concatenate([rng.normal(15, 3, size=(50, 2)), rng.normal(size=(50, 510))], axis=1))  # ~0.68
+    assert decide(CosineMatcher(), probe, gallery, names, point, apart)[0] == Match("ann", pytest.approx(0.7071, abs=1e-4))
+    assert decide(CosineMatcher(), probe, gallery, names, point, alike)[0].uncertain
+    assert decide(CosineMatcher(), probe, gallery, names, point)[0].name == "ann"  # no cohort: the check is off
+    assert decide(CosineMatcher(0.5), probe, gallery, names, point, alike)[0] == Match("ann", pytest.approx(0.7071, abs=1e-4))
+
+
 # --- calibration rules ------------------------------------------------------------------------------------------
 
 
@@ -91,6 +107,7 @@ def test_targets_hold_for_the_whole_gallery_so_each_of_n_people_gets_a_stricter_
     two = Gallery(names=["ann"] * 5 + ["bob"] * 5, embeddings=np.concatenate([owner_photos(5, 3.0, seed=2), photos]))
     assert calibrate(two, strangers, CosineMatcher())["bob"] == calibrate_owner("bob", photos, strangers,
                                                                                CosineMatcher(), people=2)
+    assert among_ten.probe_z == pytest.approx(NormalDist().inv_cdf(1 - FAR_KNOWN / 50), abs=1e-4)  # rule 7
     with pytest.raises(ValueError, match="people must be at least 1"):
         calibrate_owner("bob", photos, strangers, CosineMatcher(), people=0)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import sys
 import time
 from dataclasses import dataclass
@@ -174,6 +175,9 @@ def _lfw(args: argparse.Namespace, config: Config) -> int:
           f"range {low:.4f}..{high:.4f}")
     print(f"TAR at FAR={args.far:g}: {100 * result.tar:.2f} % (threshold {sign * result.far_threshold:.4f})")
     print(f"no face found: {len(result.no_face)} of {result.n_images} images (embedded from the median face box)")
+    if importlib.util.find_spec("matplotlib") is None:  # the light install has no plotting library
+        print("ROC: not plotted (matplotlib is not installed: pip install matplotlib)")
+        return 0
     plot_roc({setting: result.roc}, args.roc, f"LFW 10-fold ROC: {100 * folds.mean:.2f} % accuracy")
     print(f"ROC: {args.roc}")
     return 0
@@ -231,7 +235,7 @@ def _identify(args: argparse.Namespace, config: Config) -> int:
             raise UserError(str(exc)) from exc
         gallery = Gallery(names=[names[i] for i in split.gallery], embeddings=vectors[split.gallery])
         gallery.points = {n: c.point for n, c in calibrate(gallery, cohort, matcher).items()}
-        decided = decide(matcher, vectors[split.probes], gallery.embeddings, gallery.names, gallery.points)
+        decided = decide(matcher, vectors[split.probes], gallery.embeddings, gallery.names, gallery.points, cohort)
         matches = [m if found[i] else None for m, i in zip(decided, split.probes)]
         counts = identification_counts(matches, split.truth)
         final = identification_counts(after_second_look(matches, second_looks(split, names, found, seed)),

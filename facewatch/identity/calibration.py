@@ -16,6 +16,9 @@ Rules (cited in code as "calibration rule N"):
    scores that would be refused (below unknown) or uncertain, and the share of cohort faces accepted.
 6. Calibration is recomputed whenever the gallery's embeddings, the cohort or these rules change: the cache
    (0600, user data dir: it names people) is keyed by a hash of all three and never trusted otherwise.
+7. Probe-side T-norm (matching rule 6): `probe_z` is the same target seen from the probe, a standard normal's
+   1 - FAR_KNOWN / (people x photos) quantile: a probe's score to a person is its best over that person's photos, so
+   it must stand out from the probe's own cohort scores by more than the best of that many strangers would.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ FAR_UNKNOWN = 1e-2  # calibration rule 1: strangers not called unknown (they get
 SHARE_KNOWN = 0.65
 SHARE_UNKNOWN = 0.55
 POOR_SEPARATION = 0.2  # genuine minus the closest cohort stranger below this: ask for better photos
-RULES_VERSION = 2  # 2: rule 1's targets shared out over the gallery's people
+RULES_VERSION = 3  # 2: rule 1's targets shared out over the gallery's people; 3: rule 7
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class OwnerCalibration:
     photos: int
     known: float
     unknown: float
+    probe_z: float  # rule 7
     genuine: float | None  # median leave-one-out score, None with one photo
     genuine_min: float | None
     closest_stranger: float  # highest cohort score against this person
@@ -65,8 +69,8 @@ class OwnerCalibration:
 
     @property
     def point(self) -> OperatingPoint:
-        """The decision scores of matching rule 2."""
-        return OperatingPoint(self.known, self.unknown)
+        """The decision scores of matching rules 2 and 6."""
+        return OperatingPoint(self.known, self.unknown, self.probe_z)
 
     @property
     def separation(self) -> float:
@@ -105,6 +109,7 @@ def calibrate_owner(name: str, photos: np.ndarray, cohort: np.ndarray, matcher: 
     unknown = min(known, max(unknown, mean + SHARE_UNKNOWN * (genuine - mean)))
     return OwnerCalibration(
         name=name, photos=len(photos), known=round(known, 4), unknown=round(unknown, 4),
+        probe_z=round(normal.inv_cdf(1 - FAR_KNOWN / (people * len(photos))), 4),
         genuine=None if loo is None else round(genuine, 4),
         genuine_min=None if loo is None else round(float(loo.min()), 4),
         closest_stranger=round(float(impostor.max()), 4), strangers=len(cohort),
@@ -164,7 +169,7 @@ def calibrate_gallery(gallery: Gallery, embed_crops: Callable[[np.ndarray], np.n
     cohort = cohort_embeddings(embed_crops, embedding_id, cohort_cache_path(embedding_id))
     result = cached_calibration(gallery, cohort, f"{cohort_key()}|{embedding_id}", matcher,
                                 calibration_path(embedding_id))
-    gallery.points = {name: c.point for name, c in result.items()}
+    gallery.points, gallery.cohort = {name: c.point for name, c in result.items()}, cohort
     for c in result.values():
         if c.advice:
             log.warning("%s: %s", c.name, c.advice)

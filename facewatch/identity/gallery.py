@@ -53,6 +53,8 @@ class Gallery:
     problems: list[str] = field(default_factory=list)
     # Per-person decision scores (matching rule 2), set by identity/calibration.py; empty = uncalibrated.
     points: dict[str, OperatingPoint] = field(default_factory=dict)
+    # The impostor cohort's embeddings, set with `points`: the probe-side T-norm of matching rule 6.
+    cohort: np.ndarray | None = None
 
     @property
     def people(self) -> list[str]:

@@ -12,6 +12,10 @@ Rules (cited in code as "matching rule N"):
 5. An uncertain match asks for a second look (tracking/tracks.py rule 5), and that look settles it: known -> the
    name; unknown, or uncertain again -> unknown (fail safe). `settle` is that decision, for the tracker and for
    `facewatch eval identify` alike.
+6. Score normalisation on the probe's side (T-norm): a candidate at or above `known` is named only if its score also
+   stands `probe_z` standard deviations above the probe's own scores against the impostor cohort; otherwise it is
+   uncertain. A face that scores high against everyone (dim, noisy, grey, or from the owner's own camera) is not
+   named for being close to the owner too. Without a cohort, or with `probe_z` -inf, the check is off.
 """
 
 from __future__ import annotations
@@ -50,10 +54,12 @@ class Match:
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """One person's decision scores (matching rule 2): named at or above `known`, unknown below `unknown`."""
+    """One person's decision scores (matching rule 2): named at or above `known`, unknown below `unknown`; `probe_z`
+    is rule 6's T-norm requirement."""
 
     known: float
     unknown: float
+    probe_z: float = -np.inf
 
 
 # Matching rule 4: a person nobody calibrated is named only on a near-identical face.
@@ -121,34 +127,53 @@ class SiameseMatcher:
 
 
 def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: list[str],
-           points: Mapping[str, OperatingPoint] | None = None) -> list[Match]:
-    """For each probe, the best gallery person (matching rule 1) judged at that person's operating point (rule 2),
-    or at `matcher.threshold` when it is set (rule 3)."""
+           points: Mapping[str, OperatingPoint] | None = None, cohort: np.ndarray | None = None) -> list[Match]:
+    """For each probe, the best gallery person (matching rule 1) judged at that person's operating point (rule 2)
+    and, given the impostor `cohort`'s embeddings, by the probe's T-norm (rule 6); or at `matcher.threshold` when it
+    is set (rule 3)."""
     if len(probes) == 0:
         return []
     if len(gallery) == 0:
         return [Match(None, 0.0) for _ in range(len(probes))]
     sims = matcher.similarity(probes, gallery)
+    probe_z = _probe_z(matcher, probes, cohort)
     people = sorted(set(names))
     columns = np.asarray([people.index(n) for n in names])
     best = np.full((len(probes), len(people)), -np.inf)
     for column in range(len(people)):
         best[:, column] = sims[:, columns == column].max(axis=1)
     out = []
-    for row in best:
+    for row, stats in zip(best, probe_z):
         person = people[int(row.argmax())]
         score = float(row.max())
         if matcher.threshold is not None:
             point = OperatingPoint(matcher.threshold, matcher.threshold)
         else:
             point = (points or {}).get(person, UNCALIBRATED)
-        if score >= point.known:
+        if score >= point.known and _stands_out(score, stats, point.probe_z):
             out.append(Match(person, score))
         elif score >= point.unknown:
             out.append(Match(person, score, uncertain=True))
         else:
             out.append(Match(None, score))
     return out
+
+
+def _probe_z(matcher: Matcher, probes: np.ndarray, cohort: np.ndarray | None) -> list[tuple[float, float] | None]:
+    """Rule 6: (mean, standard deviation) of each probe's scores against the cohort; None each without a cohort."""
+    if cohort is None or len(cohort) < 2:
+        return [None] * len(probes)
+    scores = matcher.similarity(probes, cohort).astype(np.float64)
+    return list(zip(scores.mean(axis=1).tolist(), scores.std(axis=1).tolist()))
+
+
+def _stands_out(score: float, stats: tuple[float, float] | None, probe_z: float) -> bool:
+    """Rule 6: whether `score` stands `probe_z` standard deviations above the probe's cohort scores (True when
+    the check is off)."""
+    if stats is None or not np.isfinite(probe_z):
+        return True
+    mean, spread = stats
+    return score - mean >= probe_z * spread
 
 
 def settle(second_look: Match) -> Match:

@@ -91,5 +91,5 @@ class FacePipeline:
     def identify(self, image_rgb: np.ndarray, gallery: Gallery, matcher: Matcher) -> list[Identified]:
         """Every face of the image with the gallery identity it matches, or unknown."""
         faces, embeddings = self.embed_faces(image_rgb)
-        matches = decide(matcher, embeddings, gallery.embeddings, gallery.names, gallery.points)
+        matches = decide(matcher, embeddings, gallery.embeddings, gallery.names, gallery.points, gallery.cohort)
         return [Identified(f, m) for f, m in zip(faces, matches)]
