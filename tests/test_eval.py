@@ -396,7 +396,7 @@ def test_eval_commands_report_bad_input_in_one_line(tmp_path, capsys):
 @pytest.mark.torch
 def test_eval_identify_runs_the_daemons_calibrated_decision(model_dirs, monkeypatch, capsys):
     """Seed 0 of five_celebrity: 2 people enrolled with 5 photos each, every other photo a probe, decided by the
-    daemon's code (cohort calibration, uncertain band); --json prints one object per run."""
+    daemon's code (cohort calibration, T-norm, uncertain band, second look); --json prints one object per run."""
     import json
 
     from facewatch.cli import main
@@ -408,18 +408,27 @@ def test_eval_identify_runs_the_daemons_calibrated_decision(model_dirs, monkeypa
     assert main([*args, "--json", "--seeds", "2"]) == 0
     keep()
     runs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    strangers = {"strangers": {"total": 49, "accepted": 0, "uncertain": 0, "unknown": 49}, "no_face": 2}
     assert runs == [
-        {"owners": {"total": 27, "named": 23, "misnamed": 0, "uncertain": 1, "unknown": 3},
-         "strangers": {"total": 49, "accepted": 0, "uncertain": 0, "unknown": 49}, "no_face": 2},
-        {"owners": {"total": 26, "named": 21, "misnamed": 0, "uncertain": 4, "unknown": 1},
-         "strangers": {"total": 50, "accepted": 0, "uncertain": 0, "unknown": 50}, "no_face": 2},
+        {"owners": {"total": 27, "named": 23, "misnamed": 0, "uncertain": 1, "unknown": 3}, **strangers,
+         "after_second_look": {"owners": {"total": 27, "named": 24, "misnamed": 0, "uncertain": 0, "unknown": 3},
+                               **strangers}},
+        {"owners": {"total": 26, "named": 21, "misnamed": 0, "uncertain": 3, "unknown": 2},
+         "strangers": {"total": 50, "accepted": 0, "uncertain": 0, "unknown": 50}, "no_face": 2,
+         "after_second_look": {"owners": {"total": 26, "named": 24, "misnamed": 0, "uncertain": 0, "unknown": 2},
+                               "strangers": {"total": 50, "accepted": 0, "uncertain": 0, "unknown": 50},
+                               "no_face": 2}},
     ]
     assert main(args) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == ["owners:    23/27 (85.2 %) named, 0/27 (0.0 %) misnamed, 1/27 (3.7 %) uncertain, "
+    assert out[-5:] == ["owners:    23/27 (85.2 %) named, 0/27 (0.0 %) misnamed, 1/27 (3.7 %) uncertain, "
                         "3/27 (11.1 %) unknown",
                         "strangers: 0/49 (0.0 %) accepted, 0/49 (0.0 %) uncertain, 49/49 (100.0 %) unknown; "
-                        "no face: 2 probe(s)"]
+                        "no face: 2 probe(s)",
+                        "after the second look at the uncertain (another photo of the same person; uncertain twice "
+                        "= unknown):",
+                        "  owners:    24/27 (88.9 %) named, 0/27 (0.0 %) misnamed, 3/27 (11.1 %) unknown",
+                        "  strangers: 0/49 (0.0 %) accepted, 49/49 (100.0 %) unknown"]
 
 
 @pytest.mark.torch
