@@ -22,6 +22,7 @@ from facewatch.cli import main
 from facewatch.config import load_config
 from facewatch.engine import gallery_cache_path
 from facewatch.events import EventLog, events_path
+from facewatch.identity.cohort import cohort_cache_path
 from facewatch.identity.enrolled import Record, record_path
 from facewatch.identity.gallery import load_gallery
 from facewatch.system.instance import InstanceLock, lock_path
@@ -187,6 +188,7 @@ def stored(tmp_path) -> dict[str, Path]:
     leftover = paths.data_dir() / ".gallery-casia-webface.json.a1b2c3.tmp"
     leftover.write_text('{"version": 1, "entr')
     EventLog(events_path()).write("face_pass", identities=["ann"])
+    paths.write_private(cohort_cache_path("casia-webface-margin32-v1"), b"embedded cohort")
     model = tmp_path / "models" / "yolo11n_int8_320.onnx"
     model.parent.mkdir()
     model.write_bytes(b"weights")
@@ -231,6 +233,7 @@ def test_forget_asks_first_and_a_no_keeps_everything(stored, capsys, monkeypatch
         f"  1 enrolled photo(s) of bob in {gallery / 'bob'}",
         "      80.jpg",
         f"  event log {events_path()}",
+        f"  cohort cache {cohort_cache_path('casia-webface-margin32-v1')}",
         f"  enrollment record {record_path(gallery)}",
         "nothing deleted",
     ]
@@ -250,6 +253,7 @@ def test_forget_yes_wipes_the_biometric_data_and_nothing_else(stored, capsys, mo
         f"removed 3 photo(s) of ann and their folder {gallery / 'ann'}",
         f"removed 1 photo(s) of bob; kept in {gallery / 'bob'} (not written by facewatch): holiday.jpg, notes.txt",
         f"removed event log {events_path()}",
+        f"removed cohort cache {cohort_cache_path('casia-webface-margin32-v1')}",
         f"removed enrollment record {record_path(gallery)}",
     ]
     assert digest(stored["config"], stored["model"], stored["gallery"] / "bob" / "notes.txt") == kept

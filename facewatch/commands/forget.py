@@ -2,8 +2,9 @@
 
 That is the gallery embedding caches, the photos facewatch enrolled (identity/enrolled.py: never a file it did
 not write, never through a link), the enrollment records and calibration files in the data dir, the event and
-dry-run logs (they name the identities seen) and the eval caches of embeddings. The config file and the model
-files are never touched.
+dry-run logs (they name the identities seen), the eval caches of embeddings and the embedded cohort (embeddings
+of the shipped strangers' faces: it is remade from the shipped crops at the next run). The config file and the
+model files are never touched.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def find_stored(config: Config) -> Stored:
     """Everything biometric facewatch keeps for this config: caches, the photos it enrolled, records, logs."""
     from facewatch.events import events_path, rotated_paths
     from facewatch.identity.enrolled import Record, gallery_caches, record_path
+    from facewatch.identity.cohort import COHORT_CACHE_PREFIX
     from facewatch.identity.gallery import people_dirs
     from facewatch.paths import cache_dir, data_dir, state_dir
 
@@ -68,7 +70,9 @@ def find_stored(config: Config) -> Stored:
     listed = {path for _, path in stored.files} | {record_path(config.gallery_dir)}
     own = [p for p in sorted(data_dir().glob("*")) if p.suffix in (".json", ".npz", ".tmp") and p not in listed]
     evals = sorted((cache_dir() / "eval").glob("*.npz"))
+    cohorts = sorted(cache_dir().glob(f"{COHORT_CACHE_PREFIX}*.npz"))
     found = logs + [("data file", p) for p in own] + [("eval cache", p) for p in evals]
+    found += [("cohort cache", p) for p in cohorts]
     found.append(("enrollment record", record_path(config.gallery_dir)))  # last: it says what the photos were
     stored.files += [(what, p) for what, p in found if _plain_file(p)]
     return stored

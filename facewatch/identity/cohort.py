@@ -29,6 +29,7 @@ log = logging.getLogger("facewatch.cohort")
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 COHORT_IMAGE = DATA_DIR / "cohort_faces.jpg"
 COHORT_RECORD = DATA_DIR / "cohort_faces.json"
+COHORT_CACHE_PREFIX = "cohort-"  # + embedding id + .npz, in the user cache dir: the embedded cohort
 TILE = 160  # the FaceNet input size: one aligned crop per tile
 MARGIN = 32  # the crop margin the tiles were cut with (the face pipeline's CROP_MARGIN)
 COLUMNS = 20
@@ -76,8 +77,8 @@ def cohort_crops() -> np.ndarray:
 
 
 def cohort_cache_path(embedding_id: str) -> Path:
-    """Where the cohort's embeddings for one embedding id are cached (user cache dir)."""
-    return cache_dir() / f"cohort-{embedding_id}.npz"
+    """Where the cohort's embeddings for one embedding id are cached (user cache dir; `forget` deletes them)."""
+    return cache_dir() / f"{COHORT_CACHE_PREFIX}{embedding_id}.npz"
 
 
 def cohort_embeddings(embed_crops: Callable[[np.ndarray], np.ndarray], embedding_id: str,
