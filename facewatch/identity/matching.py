@@ -136,14 +136,14 @@ def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: lis
     if len(gallery) == 0:
         return [Match(None, 0.0) for _ in range(len(probes))]
     sims = matcher.similarity(probes, gallery)
-    probe_z = _probe_z(matcher, probes, cohort)
+    cohort_stats = _cohort_stats(matcher, probes, cohort)
     people = sorted(set(names))
     columns = np.asarray([people.index(n) for n in names])
     best = np.full((len(probes), len(people)), -np.inf)
     for column in range(len(people)):
         best[:, column] = sims[:, columns == column].max(axis=1)
     out = []
-    for row, stats in zip(best, probe_z):
+    for row, stats in zip(best, cohort_stats):
         person = people[int(row.argmax())]
         score = float(row.max())
         if matcher.threshold is not None:
@@ -159,7 +159,8 @@ def decide(matcher: Matcher, probes: np.ndarray, gallery: np.ndarray, names: lis
     return out
 
 
-def _probe_z(matcher: Matcher, probes: np.ndarray, cohort: np.ndarray | None) -> list[tuple[float, float] | None]:
+def _cohort_stats(matcher: Matcher, probes: np.ndarray,
+                  cohort: np.ndarray | None) -> list[tuple[float, float] | None]:
     """Rule 6: (mean, standard deviation) of each probe's scores against the cohort; None each without a cohort."""
     if cohort is None or len(cohort) < 2:
         return [None] * len(probes)
