@@ -189,6 +189,7 @@ def stored(tmp_path) -> dict[str, Path]:
     leftover.write_text('{"version": 1, "entr')
     EventLog(events_path()).write("face_pass", identities=["ann"])
     paths.write_private(cohort_cache_path("casia-webface-margin32-v1"), b"embedded cohort")
+    (paths.cache_dir() / ".cohort-vggface2-margin32-v1.npz.q9w8.tmp").write_bytes(b"half an embedded cohort")
     model = tmp_path / "models" / "yolo11n_int8_320.onnx"
     model.parent.mkdir()
     model.write_bytes(b"weights")
@@ -234,6 +235,7 @@ def test_forget_asks_first_and_a_no_keeps_everything(stored, capsys, monkeypatch
         "      80.jpg",
         f"  event log {events_path()}",
         f"  cohort cache {cohort_cache_path('casia-webface-margin32-v1')}",
+        f"  cohort cache {paths.cache_dir() / '.cohort-vggface2-margin32-v1.npz.q9w8.tmp'}",
         f"  enrollment record {record_path(gallery)}",
         "nothing deleted",
     ]
@@ -254,6 +256,7 @@ def test_forget_yes_wipes_the_biometric_data_and_nothing_else(stored, capsys, mo
         f"removed 1 photo(s) of bob; kept in {gallery / 'bob'} (not written by facewatch): holiday.jpg, notes.txt",
         f"removed event log {events_path()}",
         f"removed cohort cache {cohort_cache_path('casia-webface-margin32-v1')}",
+        f"removed cohort cache {paths.cache_dir() / '.cohort-vggface2-margin32-v1.npz.q9w8.tmp'}",
         f"removed enrollment record {record_path(gallery)}",
     ]
     assert digest(stored["config"], stored["model"], stored["gallery"] / "bob" / "notes.txt") == kept

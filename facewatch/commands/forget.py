@@ -49,8 +49,8 @@ class Stored:
 def find_stored(config: Config) -> Stored:
     """Everything biometric facewatch keeps for this config: caches, the photos it enrolled, records, logs."""
     from facewatch.events import events_path, rotated_paths
-    from facewatch.identity.enrolled import Record, gallery_caches, record_path
     from facewatch.identity.cohort import COHORT_CACHE_PREFIX
+    from facewatch.identity.enrolled import Record, gallery_caches, record_path
     from facewatch.identity.gallery import people_dirs
     from facewatch.paths import cache_dir, data_dir, state_dir
 
@@ -70,7 +70,9 @@ def find_stored(config: Config) -> Stored:
     listed = {path for _, path in stored.files} | {record_path(config.gallery_dir)}
     own = [p for p in sorted(data_dir().glob("*")) if p.suffix in (".json", ".npz", ".tmp") and p not in listed]
     evals = sorted((cache_dir() / "eval").glob("*.npz"))
-    cohorts = sorted(cache_dir().glob(f"{COHORT_CACHE_PREFIX}*.npz"))
+    # the embedded cohort, and what a kill mid-write left of it (paths.write_private's temp name)
+    cohorts = [*sorted(cache_dir().glob(f"{COHORT_CACHE_PREFIX}*.npz")),
+               *sorted(cache_dir().glob(f".{COHORT_CACHE_PREFIX}*.npz.*.tmp"))]
     found = logs + [("data file", p) for p in own] + [("eval cache", p) for p in evals]
     found += [("cohort cache", p) for p in cohorts]
     found.append(("enrollment record", record_path(config.gallery_dir)))  # last: it says what the photos were
