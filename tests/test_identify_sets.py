@@ -33,18 +33,19 @@ def totals(lines: list[str]) -> tuple[int, ...]:
     """The summed counts of one --json run (one object per seed)."""
     sums = [0] * 8
     for line in lines:
-        run = json.loads(line)
-        first, final = (run["owners"], run["strangers"]), (run["after_second_look"]["owners"],
-                                                            run["after_second_look"]["strangers"])
-        values = (first[0]["total"], first[0]["named"], first[0]["unknown"], first[1]["total"], first[1]["accepted"],
-                  final[0]["named"], final[0]["unknown"], final[1]["accepted"])
+        first = json.loads(line)
+        final = first["after_second_look"]
+        values = (first["owners"]["total"], first["owners"]["named"], first["owners"]["unknown"],
+                  first["strangers"]["total"], first["strangers"]["accepted"],
+                  final["owners"]["named"], final["owners"]["unknown"], final["strangers"]["accepted"])
         sums = [a + b for a, b in zip(sums, values)]
     return tuple(sums)
 
 
 def test_every_set_at_the_daemons_decision(tmp_path, model_dirs, monkeypatch, capsys):
-    """The AT&T, five_celebrity and webcam rows of README "Calibration", 10 seeds each: per-owner calibration against the shipped cohort (embedded
-    here by this engine), T-norm, uncertain band and second look, exactly as the daemon decides."""
+    """The AT&T, five_celebrity and webcam rows of README "Calibration", 10 seeds each: per-owner calibration
+    against the shipped cohort (embedded here by this engine), T-norm, uncertain band and second look, exactly as
+    the daemon decides."""
     from facewatch.cli import main
 
     need(DATA / "webcam")
