@@ -29,7 +29,7 @@ from facewatch.weights.registry import (
     person_model_path,
     require,
 )
-from facewatch.weights.variants import chosen_file
+from facewatch.weights.variants import chosen_file, shaped_files
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ def load_person_detector(config: Config, engine: str) -> PersonDetector:
                              f"`facewatch models build` makes it (a .pt needs the torch extra: "
                              f"pip install 'facewatch[torch]'), or set person.model to an .onnx file")
         path = onnx_file(name, dirs, person_model_path)
-        return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz)
+        return OnnxPersonDetector(path, confidence=p.confidence, nms_iou=p.nms_iou, imgsz=p.imgsz,
+                                  shaped=shaped_files(Path(name).stem, dirs))
     from facewatch.detectors.person import YoloPersonDetector
 
     path = person_model_path(p.model, dirs, file_to_edit(config))

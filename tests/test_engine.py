@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.scenes import lin_photos
 from helpers.shared import EXAMPLES, HAVE_TORCH, REPO, SHARED_MODELS, need
 
 from facewatch.build.onnx_models import build_onnx
@@ -26,7 +27,8 @@ def onnx_dirs(model_dirs, tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("onnx-models")
     dirs = [out] + [Path(d) for d in model_dirs.split(os.pathsep)]
     choices = build_onnx(dirs, "yolo11n_int8_320.onnx", 320, vggface2=None)
-    assert sorted(c.network for c in choices) == sorted([Path(n).stem for n in ONNX_FACE_FILES] + ["yolo11n_int8_320"])
+    person = ["yolo11n_int8_320", "yolo11n_int8_320@192x320", "yolo11n_int8_320@256x320"]  # square, 16:9, 4:3
+    assert sorted(c.network for c in choices) == sorted([Path(n).stem for n in ONNX_FACE_FILES] + person)
     assert all((out / c.file).is_file() for c in choices)
     return os.pathsep.join(str(d) for d in dirs)
 
@@ -34,7 +36,8 @@ def onnx_dirs(model_dirs, tmp_path_factory) -> str:
 def write_config(tmp_path: Path, engine: str) -> Path:
     gallery = tmp_path / "faces" / "lin-manuel-miranda"
     gallery.mkdir(parents=True, exist_ok=True)
-    (gallery / "lin.png").write_bytes((need(EXAMPLES / "lin-manuel-miranda.png")).read_bytes())
+    for photo in lin_photos(tmp_path / "enroll"):
+        (gallery / photo.name).write_bytes(need(photo).read_bytes())
     cfg = tmp_path / f"{engine}.yaml"
     cfg.write_text(f"engine: {engine}\nembedding:\n  weights: casia-webface\nperson:\n  model: yolo11n_int8_320.onnx\n"
                    f"gallery:\n  dir: {tmp_path / 'faces'}\n")

@@ -9,17 +9,23 @@ Rules:
   4. Each network then goes through build/variants.choose (timed here, saved optimised; FaceNet within its
      memory budget), and the choices are recorded in the first model dir. Files already built and verified
      are reused.
+  5. A fixed-size square person model also gets landscape twins for the common camera shapes, 4:3 and 16:9
+     (build/yolo_shape.py; 320x256 and 320x192 at imgsz 320), each chosen as in rule 4 and recorded as
+     `<network>@<height>x<width>`: the detector runs a frame on the smallest one that keeps its resolution.
+     A model the rewrite does not know keeps only its square graph, and the build says so.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from facewatch.build.dequantize import dequantize_model
 from facewatch.build.facenet_onnx import build_facenet_onnx, quantize_facenet
 from facewatch.build.variants import FACENET_BUDGET_MB, Variant, choose, write_record
+from facewatch.build.yolo_shape import ShapeError, landscape_sizes, write_reshaped
 from facewatch.paths import write_private
 from facewatch.weights.ort import cpu_session
 from facewatch.weights.registry import (
@@ -33,7 +39,7 @@ from facewatch.weights.registry import (
     sidecar,
     writable_dir,
 )
-from facewatch.weights.variants import Choice
+from facewatch.weights.variants import SHAPE_MARK, Choice
 
 TORCH_EXTRA = "pip install 'facewatch[torch]', or bash scripts/setup.sh --torch"
 CASIA_ONNX = "facenet_casia-webface.onnx"
@@ -97,6 +103,22 @@ def _fp32_twin(src: Path, out: Path) -> Path:
     return _make(f"{src.stem}_fp32.onnx", out, write)
 
 
+def _landscape_choices(variants: list[Variant], out: Path, say: Callable[[str], None]) -> list[Choice]:
+    """Rule 5: the person model's landscape twins, each chosen among its variants; [] for a model it cannot shape."""
+    network = variants[0].path.stem
+    choices: list[Choice] = []
+    for height, width in landscape_sizes(variants[0].path):
+        try:
+            twins = [Variant(v.label, _make(f"{v.path.stem}_{height}x{width}.onnx", out,
+                                            partial(write_reshaped, v.path, height=height, width=width)))
+                     for v in variants]
+        except ShapeError as exc:
+            say(f"{network}: square input only ({exc})")
+            return choices
+        choices.append(choose(f"{network}{SHAPE_MARK}{height}x{width}", twins, out, _open("person model")))
+    return choices
+
+
 def _open(what: str) -> Callable[[Path], object]:
     """Open a graph with the daemon's session settings (weights/ort.cpu_session)."""
     return lambda path: cpu_session(path, what, "run `facewatch models build` again")
@@ -134,6 +156,9 @@ def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path |
         raise
     choices.append(choose(variants[0].path.stem, variants, out, _open("person model")))
     say(choices[-1].summary())
+    for choice in _landscape_choices(variants, out, say):  # rule 5
+        choices.append(choice)
+        say(choice.summary())
     say(f"recorded in {write_record(out, choices)}")
     return choices
 

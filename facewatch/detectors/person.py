@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,12 @@ def _check_model_path(path: Path) -> None:
         raise ModelNotFoundError(_missing_model_message(path, "does not exist"))
 
 
+def image_input(graph: Any) -> Any:
+    """The graph's image input (its first input that is not a weight: old exports list weights as inputs too)."""
+    weights = {init.name for init in graph.initializer}
+    return next(inp for inp in graph.input if inp.name not in weights)
+
+
 def onnx_input_size(path: Path) -> tuple[int, int] | None:
     """Return (height, width) of an ONNX model's fixed image input, or None when they are dynamic."""
     import onnx
@@ -67,9 +74,7 @@ def onnx_input_size(path: Path) -> tuple[int, int] | None:
         graph = onnx.load(str(path), load_external_data=False).graph
     except Exception as exc:  # protobuf raises its own DecodeError types for damaged files
         raise ValueError(f"person model {path} is not a readable ONNX file ({exc}); export or download it again") from exc
-    weights = {init.name for init in graph.initializer}
-    image_input = next(inp for inp in graph.input if inp.name not in weights)
-    dims = image_input.type.tensor_type.shape.dim
+    dims = image_input(graph).type.tensor_type.shape.dim
     if len(dims) != 4 or not all(dim.HasField("dim_value") for dim in dims[2:]):
         return None
     return dims[2].dim_value, dims[3].dim_value
@@ -191,14 +196,20 @@ class OnnxPersonDetector:
         threads: int = 1,
         imgsz: int = 320,
         memory_arena: bool = False,
+        shaped: Mapping[tuple[int, int], Path] | None = None,
     ) -> None:
         """Open the model (threads = ONNX Runtime intra-op threads), check it is a YOLO detector, run it once.
 
         `imgsz` is used only by a model whose input size is dynamic; a fixed-size export runs at its own size.
+        `shaped` maps (height, width) to twins of a fixed-size export at smaller landscape inputs (the build's
+        yolo_shape): each frame runs on the smallest input that keeps the square's scale, so a 640x480 frame
+        costs a 320x256 run instead of 320x320. A twin is opened at the first frame that needs it, in place
+        of the graph before it: one session at a time.
         """
         path = Path(model).expanduser()
         self.confidence, self.nms_iou = float(confidence), float(nms_iou)
-        self._session = cpu_session(path, "person model", _ONNX_HINT, threads, memory_arena)
+        self._open = lambda graph: cpu_session(graph, "person model", _ONNX_HINT, threads, memory_arena)
+        self._session = self._open(path)
         _check_metadata(path, self._session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         image = [len(i.shape) == 4 and i.shape[1] == 3 and i.type == "tensor(float)" for i in inputs]
@@ -211,6 +222,9 @@ class OnnxPersonDetector:
         fixed = isinstance(height, int) and isinstance(width, int)
         self.imgsz: tuple[int, int] = (height, width) if fixed else (int(imgsz), int(imgsz))
         self._input = inputs[0].name
+        self._square = self.imgsz
+        self._graphs = {self.imgsz: path, **(shaped or {})} if fixed else {self.imgsz: path}
+        self._sizes: dict[tuple[int, int], tuple[int, int]] = {}  # frame (height, width) -> input it runs at
         from onnxruntime.capi.onnxruntime_pybind11_state import (
             Fail,
             InvalidArgument,
@@ -228,6 +242,9 @@ class OnnxPersonDetector:
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Return the person boxes (frame pixels, float32 x1, y1, x2, y2) of one BGR frame, highest score first."""
         check_image(frame_bgr, "frame_bgr")
+        size = self._input_for(frame_bgr.shape[:2])
+        if size != self.imgsz:
+            self._switch(size)
         padded, scale, pad = letterbox(frame_bgr, *self.imgsz)
         blob = np.ascontiguousarray(padded[:, :, ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255
         output = self._session.run(None, {self._input: blob})[0][0]
@@ -236,3 +253,27 @@ class OnnxPersonDetector:
         height, width = frame_bgr.shape[:2]
         boxes = np.clip(boxes, 0, np.asarray([width, height, width, height], np.float32)).astype(np.float32)
         return [Detection(box=box, score=float(score)) for box, score in zip(boxes, scores)]
+
+    def _input_for(self, frame_size: tuple[int, int]) -> tuple[int, int]:
+        """The smallest input whose letterbox scales a frame of this size as the square input does."""
+        size = self._sizes.get(frame_size)
+        if size is None:
+            height, width = frame_size
+            scale = min(self._square[0] / height, self._square[1] / width)
+            fits = [s for s in self._graphs if min(s[0] / height, s[1] / width) >= scale]
+            size = self._sizes[frame_size] = min(fits, key=lambda s: s[0] * s[1])
+        return size
+
+    def _switch(self, size: tuple[int, int]) -> None:
+        """Run at `size` from now on: its graph replaces the open one; a twin that fails to open is dropped."""
+        del self._session  # freed before the next one loads: never two graphs in memory
+        try:
+            self._session = self._open(self._graphs[size])
+        except (FileNotFoundError, ValueError) as exc:
+            log.warning("person model at %dx%d unusable (%s); running at %dx%d", *size, exc, *self._square)
+            del self._graphs[size]
+            self._sizes.clear()
+            size = self._square
+            self._session = self._open(self._graphs[size])
+        log.info("person model runs at %dx%d (%s)", *size, self._graphs[size].name)
+        self.imgsz = size

@@ -18,6 +18,7 @@ log = logging.getLogger("facewatch.weights.variants")
 
 RECORD = "variants.json"
 OPTIMISED_SUFFIX = ".ort-opt.onnx"  # weights/ort.cpu_session loads these without re-optimising
+SHAPE_MARK = "@"  # "<network>@<height>x<width>": a twin of the network at another input size (build/yolo_shape)
 MAX_RECORD_BYTES = 1 << 20
 
 
@@ -94,3 +95,16 @@ def chosen_file(network: str, dirs: list[Path]) -> Path | None:
         log.warning("%s does not match %s; loading the plain model (run `facewatch models build`)", path, RECORD)
         return None
     return path
+
+
+def shaped_files(network: str, dirs: list[Path]) -> dict[tuple[int, int], Path]:
+    """The verified twins of `network` at other input sizes that the build recorded, by (height, width)."""
+    shaped = {}
+    for name in read_record(dirs[0]) if dirs else {}:
+        base, mark, size = name.partition(SHAPE_MARK)
+        height, _, width = size.partition("x")
+        if base == network and mark and height.isdigit() and width.isdigit():
+            path = chosen_file(name, dirs)
+            if path is not None:
+                shaped[int(height), int(width)] = path
+    return shaped
