@@ -6,6 +6,7 @@ import pytest
 from helpers.fakes import CountingFaces, FrameList, ScriptedPersons
 from helpers.media import write_segment
 from helpers.replay import named_after_a_second_look, replay
+from helpers.scenes import lin_photos
 from helpers.shared import ALEX, AUDIENCE, DATA, EXAMPLES, HAMILTON, LIN_CLOSE, need
 
 from facewatch.app import build_daemon
@@ -20,7 +21,7 @@ from facewatch.tracking.trigger import CountTrigger
 
 def test_hamilton_names_the_enrolled_person_and_gates_the_face_pass(tmp_path, model_dirs, monkeypatch):
     final, events = replay(tmp_path, model_dirs, monkeypatch, need(HAMILTON),
-                           {"lin-manuel-miranda": EXAMPLES / "lin-manuel-miranda.png"})
+                           {"lin-manuel-miranda": lin_photos(tmp_path / "enroll")})
     passes = [e for e in events if e["event"] == "face_pass"]
     assert final.status == "ended" and final.face_passes == len(passes)
     # He is named on the frames where he is visible, and nobody else is taken for him.
