@@ -3,7 +3,9 @@
 Usage: .venv/bin/python bench/memory.py [--seconds 60] [--fps 2]
 Runs (1) the torch engine, (2) the onnx engine, (3) the onnx engine with gating off (face pass every frame) on one
 real frame with one person (Hamilton frame 150) delivered at --fps in real time, as a person sitting still at the
-desk, and prints one table: peak RSS, RSS while FaceNet is held (median of the samples taken while it is
+desk: raw frames, as a camera gives them, with no video decoder in the process. (4) is (2) with the frame
+decoded from the clip in the daemon's process, as `--source clip.mp4` does (FFmpeg's decoder pages resident).
+Prints one table: peak RSS, RSS while FaceNet is held (median of the samples taken while it is
 loaded), steady RSS (median of the second half, FaceNet released), CPU % of one core, ms per frame, ms per face
 pass. Saves RSS over time to bench/out/memory.png when matplotlib is installed. Builds the onnx engine's models
 first (`facewatch models build` into the repo's .cache/models: a fresh clone needs nothing else); the torch row
@@ -20,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from common import CLIPS, REPO
+from common import CLIPS, OUT, REPO
+
+STILL = OUT / "memory_still.npy"  # Hamilton frame 150, decoded once by the build step (gitignored bench/out)
 
 # One run: a daemon over a looping, real-time-paced source; RSS sampled by a thread every 0.25 s.
 PROBE = r'''
@@ -36,9 +40,14 @@ from facewatch.config import load_config
 
 tmp = Path(tempfile.mkdtemp())
 (tmp / "config.yaml").write_text("engine: {engine}\nperson:\n  model: yolo11n_int8_320.onnx\nlog:\n  events: false\n")
-daemon = build_daemon(load_config(tmp / "config.yaml"), {clip!r}, fps={fps}, dry_run=True)
-cap = cv2.VideoCapture({clip!r}); cap.set(cv2.CAP_PROP_POS_FRAMES, 150); frame = cap.read()[1]; cap.release()
-daemon.loop.source = StillSource(frame, {fps}, {seconds})
+config = load_config(tmp / "config.yaml")
+if {decoded}:  # as `facewatch run --source clip.mp4`: the video decoder is in the process
+    daemon = build_daemon(config, {clip!r}, fps={fps}, dry_run=True)
+    cap = cv2.VideoCapture({clip!r}); cap.set(cv2.CAP_PROP_POS_FRAMES, 150); frame = cap.read()[1]; cap.release()
+    daemon.loop.source = StillSource(frame, {fps}, {seconds})
+else:  # as a camera: raw frames, no video decoder loaded
+    import numpy as np
+    daemon = build_daemon(config, StillSource(np.load({still!r}), {fps}, {seconds}), fps={fps}, dry_run=True)
 if {ungated}:
     from loop import EveryFrame
     daemon.loop.trigger = EveryFrame()
@@ -77,14 +86,15 @@ def main() -> None:
     args = parser.parse_args()
     bench = str(Path(__file__).resolve().parent)
     clip = str(CLIPS["hamilton"])  # frame 150: Lin-Manuel Miranda alone, one stable person
-    build_models(bench)
+    build_models(bench, clip)
     runs = {}
-    configs = [("onnx", "onnx", False), ("onnx, gating off", "onnx", True)]
+    configs = [("onnx", "onnx", False, False), ("onnx, gating off", "onnx", True, False),
+               ("onnx, frames decoded from the clip file", "onnx", False, True)]
     if importlib.util.find_spec("torch") is not None:
-        configs.insert(0, ("torch", "torch", False))
-    for label, engine, ungated in configs:
+        configs.insert(0, ("torch", "torch", False, False))
+    for label, engine, ungated, decoded in configs:
         code = PROBE.format(bench=bench, clip=clip, fps=args.fps, seconds=args.seconds, engine=engine,
-                            ungated=ungated)
+                            ungated=ungated, decoded=decoded, still=str(STILL))
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
         if out.returncode != 0:
             sys.exit(f"{label} run failed:\n{out.stderr[-2000:]}")
@@ -110,13 +120,17 @@ use_offline_models()
 from facewatch.build.onnx_models import build_onnx
 dirs = [Path(d) for d in os.environ["FACEWATCH_MODEL_DIR"].split(os.pathsep)]
 build_onnx(dirs, "yolo11n_int8_320.onnx", 320, None, say=lambda line: print(f"models build: {{line}}"))
+import cv2, numpy as np
+cap = cv2.VideoCapture({clip!r}); cap.set(cv2.CAP_PROP_POS_FRAMES, 150); np.save({still!r}, cap.read()[1])
 '''
 
 
-def build_models(bench: str) -> None:
-    """`facewatch models build` for the bench's config (yolo11n_int8_320.onnx) into the offline model dirs, in its
-    own process: Linux keeps a process's peak RSS across exec, so a build here would show up in every run's peak."""
-    subprocess.run([sys.executable, "-c", BUILD.format(bench=bench)], check=True, cwd=REPO)
+def build_models(bench: str, clip: str) -> None:
+    """`facewatch models build` for the bench's config (yolo11n_int8_320.onnx) into the offline model dirs, and the
+    still frame decoded to STILL, in their own process: Linux keeps a process's peak RSS across exec, so a build
+    here would show up in every run's peak, and a decoder loaded here in every run's steady RSS."""
+    STILL.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-c", BUILD.format(bench=bench, clip=clip, still=str(STILL))], check=True, cwd=REPO)
 
 
 def plot(runs: dict, path: Path) -> None:

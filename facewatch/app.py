@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from facewatch.capture import Source
 from facewatch.config import Config
 from facewatch.daemon import Daemon
 from facewatch.identity.calibration import OwnerCalibration
@@ -15,8 +16,9 @@ from facewatch.identity.pipeline import FacePipeline
 log = logging.getLogger("facewatch.run")
 
 
-def build_daemon(config: Config, source: str | int, *, fps: float | None = None, dry_run: bool) -> Daemon:
-    """Load the networks and the gallery and wire them into a Daemon over `source`.
+def build_daemon(config: Config, source: str | int | Source, *, fps: float | None = None, dry_run: bool) -> Daemon:
+    """Load the networks and the gallery and wire them into a Daemon over `source`: a camera index, a video file
+    or a stream URL, or a ready Source (a benchmark's stand-in for a camera) used as it is.
 
     dry_run records lock and notify decisions (in memory and in <state dir>/dry-run.jsonl) instead of acting.
     """
@@ -45,9 +47,10 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
 
     cam = config.camera
     # The source opens first: a missing video file fails before seconds of model loading.
-    frames = FrameSource(source, target_fps=fps or cam.fps, width=cam.width, height=cam.height,
-                         reconnect_initial_s=cam.reconnect_initial_s, reconnect_max_s=cam.reconnect_max_s,
-                         stall_timeout_s=cam.stall_timeout_s)
+    frames = source if not isinstance(source, (str, int)) else FrameSource(
+        source, target_fps=fps or cam.fps, width=cam.width, height=cam.height,
+        reconnect_initial_s=cam.reconnect_initial_s, reconnect_max_s=cam.reconnect_max_s,
+        stall_timeout_s=cam.stall_timeout_s)
     engine, engine_why = engine_choice(config)
     if engine == "onnx":
         lean_heap()
@@ -87,8 +90,9 @@ def build_daemon(config: Config, source: str | int, *, fps: float | None = None,
         idle=find_idle_probe() if config.policy.camera_in_use == "lock_if_idle" else (lambda: None),
     )
     # Another app opening the camera gets it at once: released from the watcher's thread, not the loop's.
-    if frames.kind == "camera":
-        loop.camera_yield = watch_camera(frames.source, lambda busy: frames.release() if busy else None)
+    if isinstance(frames, FrameSource) and frames.kind == "camera":
+        camera = frames
+        loop.camera_yield = watch_camera(camera.source, lambda busy: camera.release() if busy else None)
     return Daemon(loop)
 
 
