@@ -211,5 +211,5 @@ def lin_photos(out_dir: Path) -> tuple[Path, ...]:
     """Lin-Manuel Miranda to enroll for the whole Hamilton clip: the example photo and the clip's frame at 6 s,
     where he is alone. From the photo alone his face in the clip scores 0.52-0.68 around his strictest point, so
     whether he is named depends on the frames a face pass lands on (measured over 6 start phases: named in 3 of
-    them with the square person input, 1 with the landscape one), not on what the test is about."""
+    them with the square person input, 0 with the landscape one), not on what the test is about."""
     return (EXAMPLES / "lin-manuel-miranda.png", *stills(need(HAMILTON), (6.0,), out_dir))
