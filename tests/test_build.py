@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers.media import HAMILTON_BY_EYE, iou, people_frames, read_frames
-from helpers.stills import WEBCAM
 from helpers.shared import REPO, SHARED_MODELS, YOLO11, need
+from helpers.stills import WEBCAM
 
 from facewatch.build import variants
 from facewatch.build.dequantize import DequantizeError, dequantize_file

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facewatch.detectors.person import image_input, onnx_input_size
+from facewatch.detectors.person import graph_input_size, image_input, onnx_input_size
 from facewatch.paths import write_private
 
 STRIDES = (8, 16, 32)  # the three detection grids of ultralytics' YOLOv5u/v8/11 heads
@@ -51,21 +51,15 @@ def _grids(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(centres, 1)[None].astype(np.float32), np.concatenate(strides)[None].astype(np.float32)
 
 
-def _input_dims(graph) -> list:
-    """The image input's dims (N, C, H, W) when H and W are fixed, else ShapeError."""
-    dims = image_input(graph).type.tensor_type.shape.dim
-    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
-        raise ShapeError("the model's input is not a fixed-size image")
-    return dims
-
-
 def reshape_yolo(model, height: int, width: int):
     """Rules 1-3 on an onnx ModelProto (changed in place and returned); ShapeError when a rule cannot apply."""
     from onnx import numpy_helper
 
     graph = model.graph
-    dims = _input_dims(graph)
-    old_h, old_w = dims[2].dim_value, dims[3].dim_value
+    size = graph_input_size(graph)
+    if size is None:
+        raise ShapeError("the model's input is not a fixed-size image")
+    old_h, old_w = size
     if height % STRIDES[-1] or width % STRIDES[-1] or height > old_h or width > old_w:
         raise ShapeError(f"{height}x{width} is not a multiple of {STRIDES[-1]} within the export's {old_h}x{old_w}")
     old_centres, old_strides = _grids(old_h, old_w)
@@ -91,6 +85,7 @@ def reshape_yolo(model, height: int, width: int):
             graph.initializer[index].CopyFrom(numpy_helper.from_array(new.astype(value.dtype), init.name))
     if rebuilt["centres"] < 1 or rebuilt["strides"] != 1:
         raise ShapeError(f"no ultralytics detection head for {old_h}x{old_w} found (anchor constants: {rebuilt})")
+    dims = image_input(graph).type.tensor_type.shape.dim
     dims[2].dim_value, dims[3].dim_value = height, width
     for output in graph.output:
         for dim in output.type.tensor_type.shape.dim:

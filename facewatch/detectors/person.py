@@ -74,6 +74,11 @@ def onnx_input_size(path: Path) -> tuple[int, int] | None:
         graph = onnx.load(str(path), load_external_data=False).graph
     except Exception as exc:  # protobuf raises its own DecodeError types for damaged files
         raise ValueError(f"person model {path} is not a readable ONNX file ({exc}); export or download it again") from exc
+    return graph_input_size(graph)
+
+
+def graph_input_size(graph: Any) -> tuple[int, int] | None:
+    """(height, width) of a loaded graph's fixed image input, or None when they are dynamic."""
     dims = image_input(graph).type.tensor_type.shape.dim
     if len(dims) != 4 or not all(dim.HasField("dim_value") for dim in dims[2:]):
         return None
