@@ -3,9 +3,10 @@
 Usage: .venv/bin/python bench/latency.py [--engines torch onnx]
 Each sample replays a real scene of a clip from a start frame where strangers are already in view (the owner,
 obama.jpg, is enrolled and never appears), paced in real time at the default fps, with a freshly built daemon;
-latency = wall time from the first frame being due to the dry-run lock call. Prints p50/p95 per engine, and the
-cost of the uncertain band: the latency of the replays where a face pass was uncertain (a second look decided)
-beside the others.
+latency = wall time from the first frame being due to the dry-run lock call. Prints p50/p95 per engine, each
+scene's replays ("none": no lock came, as when no face is ever clear enough to judge), and the cost of the
+uncertain band: the latency of the replays where a face pass was uncertain (a second look decided) beside the
+others.
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ def main() -> None:
         p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
         print(f"| {engine} | {len(got)} | {got.count(None)} | {statistics.median(lat):.2f} | {p95:.2f} "
               f"| {lat[-1]:.2f} |")
+        for name, *_ in SCENES:  # the replays of each scene, in OFFSETS order
+            mine = [f"{x:.2f}" if x is not None else "none" for c, (x, _) in zip(clips, runs)
+                    if c.stem.rsplit("_", 1)[0] == name]
+            print(f"  {engine}, {name}: {' '.join(mine)} s")
         for label, band in (("a second look decided", True), ("decided at the first look", False)):
             part = [x for x, u in runs if u == band and x is not None]
             if part:
