@@ -30,7 +30,6 @@ def build_daemon(config: Config, source: str | int | Source, *, fps: float | Non
     from facewatch.engine import (
         engine_choice,
         facenet_choice,
-        lean_heap,
         load_face_pipeline,
         load_matcher,
         load_person_detector,
@@ -44,6 +43,7 @@ def build_daemon(config: Config, source: str | int | Source, *, fps: float | Non
     from facewatch.tracking.continuity import ContinuityCheck
     from facewatch.tracking.tracks import Tracker
     from facewatch.tracking.trigger import CountTrigger
+    from facewatch.weights.heap import lean_heap
 
     cam = config.camera
     # The source opens first: a missing video file fails before seconds of model loading.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +38,6 @@ class FaceNetChoice:
     embedder: object
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 VGGFACE2_FILE = "20180402-114759-vggface2.pt"  # the name facenet-pytorch caches its download under
 
 
@@ -65,15 +62,6 @@ def facenet_choice(config: Config) -> tuple[str, str]:
 def facenet_weights(config: Config) -> str:
     """The FaceNet weight set facenet_choice picks (said once, by whoever reports the choice)."""
     return facenet_choice(config)[0]
-
-
-def lean_heap() -> None:
-    """Have glibc serve large blocks (over 128 KiB: activations, image pyramids) by mmap, so they go back to the OS
-    when freed instead of keeping RSS at its peak; a no-op on other C libraries. Process-wide: the daemon's call."""
-    if sys.platform.startswith("linux"):
-        mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-        if mallopt is not None:
-            mallopt(M_MMAP_THRESHOLD, 128 * 1024)
 
 
 def needed_files(config: Config, engine: str) -> list[str]:

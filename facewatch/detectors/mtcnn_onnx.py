@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
+from facewatch.weights.heap import reusing_freed_memory
+
 # A network: NCHW float32 input -> its outputs (P-/R-Net: box regression, face probability;
 # O-Net: box regression, landmarks, face probability).
 Net = Callable[[np.ndarray], Sequence[np.ndarray]]
@@ -185,7 +187,8 @@ def detect_faces(
     boxes, regions = boxes[inside], regions[inside]
     if len(boxes) == 0:
         return empty
-    offsets, probs = _run_batched(rnet, resample(table, regions, RNET_SIZE, RNET_SIZE))
+    with reusing_freed_memory():  # hundreds of candidates in same-size batches: each batch's buffers serve the next
+        offsets, probs = _run_batched(rnet, resample(table, regions, RNET_SIZE, RNET_SIZE))
     passed = probs[:, 1] > thresholds[1]
     boxes, scores, offsets = boxes[passed], probs[passed, 1], offsets[passed]
     keep = nms(boxes, scores, 0.7)

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from facewatch.detectors.base import check_image
-from facewatch.weights.ort import cpu_session, release_freed_memory
+from facewatch.weights.heap import release_freed_memory
+from facewatch.weights.ort import cpu_session
 
 EMBEDDING_DIM = 512
 CROP_SIZE = 160

@@ -1,29 +1,15 @@
-"""ONNX Runtime plumbing shared by every onnx backend: a CPU session set up for a light background process,
-and handing freed heap memory back to the OS."""
+"""ONNX Runtime plumbing shared by every onnx backend: a CPU session set up for a light background process."""
 
 from __future__ import annotations
 
-import ctypes
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facewatch.weights.heap import release_freed_memory
 from facewatch.weights.variants import OPTIMISED_SUFFIX
 
 if TYPE_CHECKING:
     import onnxruntime
-
-
-def release_freed_memory() -> None:
-    """Hand the memory the C heap holds freed back to the OS (glibc's malloc_trim); does nothing elsewhere.
-
-    ONNX Runtime frees its load-time copies of the weights, and without the arena each run's activations, but
-    glibc keeps freed blocks in the heap: RSS would stay at the peak (+150 MB after loading FaceNet fp32).
-    """
-    if sys.platform.startswith("linux"):
-        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # absent from non-glibc C libraries
-        if trim is not None:
-            trim(0)
 
 
 def cpu_session(
