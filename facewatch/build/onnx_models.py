@@ -26,6 +26,7 @@ from facewatch.build.dequantize import dequantize_model
 from facewatch.build.facenet_onnx import build_facenet_onnx, quantize_facenet
 from facewatch.build.variants import FACENET_BUDGET_MB, Variant, choose, write_record
 from facewatch.build.yolo_shape import ShapeError, landscape_sizes, write_reshaped
+from facewatch.detectors.person import person_session
 from facewatch.paths import write_private
 from facewatch.weights.ort import cpu_session
 from facewatch.weights.registry import (
@@ -115,13 +116,21 @@ def _landscape_choices(variants: list[Variant], out: Path, say: Callable[[str], 
         except ShapeError as exc:
             say(f"{network}: square input only ({exc})")
             return choices
-        choices.append(choose(f"{network}{SHAPE_MARK}{height}x{width}", twins, out, _open("person model")))
+        choices.append(choose(f"{network}{SHAPE_MARK}{height}x{width}", twins, out, _open_person))
     return choices
 
 
+_AGAIN = "run `facewatch models build` again"
+
+
 def _open(what: str) -> Callable[[Path], object]:
-    """Open a graph with the daemon's session settings (weights/ort.cpu_session)."""
-    return lambda path: cpu_session(path, what, "run `facewatch models build` again")
+    """Open a graph of the face pass with the daemon's session settings (weights/ort.cpu_session)."""
+    return lambda path: cpu_session(path, what, _AGAIN)
+
+
+def _open_person(path: Path) -> object:
+    """Open a person graph as the daemon's person detector does."""
+    return person_session(path, hint=_AGAIN)
 
 
 def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path | None,
@@ -154,7 +163,7 @@ def build_onnx(dirs: list[Path], person_model: str, imgsz: int, vggface2: Path |
     except ModelError:
         write_record(out, choices)  # the face networks are built and usable; only the person model is not
         raise
-    choices.append(choose(variants[0].path.stem, variants, out, _open("person model")))
+    choices.append(choose(variants[0].path.stem, variants, out, _open_person))
     say(choices[-1].summary())
     for choice in _landscape_choices(variants, out, say):  # rule 5
         choices.append(choice)

@@ -136,6 +136,15 @@ _ONNX_HINT = (
 )
 
 
+def person_session(graph: Path, threads: int = 1, hint: str = _ONNX_HINT) -> Any:
+    """The person model's ONNX Runtime session, as the daemon and the build's timing open it.
+
+    It runs on every frame at one input size, so its buffers are kept between runs (the memory arena): freed
+    and mapped again, they cost 1,376 fresh pages a run at 192x320, 18.4 -> 15.2 ms measured here, for 4 MB held.
+    """
+    return cpu_session(graph, "person model", hint, threads, memory_arena=True)
+
+
 def letterbox(frame: np.ndarray, height: int, width: int) -> tuple[np.ndarray, tuple[float, float], tuple[int, int]]:
     """Fit a frame into height x width as ultralytics' LetterBox does: keep the aspect, pad centred with grey 114.
 
@@ -200,7 +209,6 @@ class OnnxPersonDetector:
         nms_iou: float = 0.45,
         threads: int = 1,
         imgsz: int = 320,
-        memory_arena: bool = False,
         shaped: Mapping[tuple[int, int], Path] | None = None,
     ) -> None:
         """Open the model (threads = ONNX Runtime intra-op threads), check it is a YOLO detector, run it once.
@@ -213,7 +221,7 @@ class OnnxPersonDetector:
         """
         path = Path(model).expanduser()
         self.confidence, self.nms_iou = float(confidence), float(nms_iou)
-        self._open = lambda graph: cpu_session(graph, "person model", _ONNX_HINT, threads, memory_arena)
+        self._open = lambda graph: person_session(graph, threads)
         self._session = self._open(path)
         _check_metadata(path, self._session.get_modelmeta().custom_metadata_map)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
