@@ -27,6 +27,7 @@ from facewatch.weights.registry import (
     person_model_path,
     require,
 )
+from facewatch.weights.ort import FACE_PASS_THREADS
 from facewatch.weights.variants import chosen_file, shaped_files
 
 
@@ -131,7 +132,7 @@ def load_facenet(config: Config, engine: str, weights: str | None = None) -> Fac
     if engine == "onnx":
         from facewatch.identity.embedding import OnnxEmbedder
 
-        return FaceNetChoice(weights, OnnxEmbedder(onnx_file(f"facenet_{weights}.onnx", dirs)))
+        return FaceNetChoice(weights, OnnxEmbedder(onnx_file(f"facenet_{weights}.onnx", dirs), FACE_PASS_THREADS))
     from facewatch.identity.embedding import TorchEmbedder
 
     if weights == "vggface2":
@@ -149,7 +150,7 @@ def load_face_detector(config: Config, engine: str) -> FaceDetector:
     dirs, names = model_dirs(config), needed_files(config, engine)[:3]
     if engine == "onnx":  # the variants `facewatch models build` chose for this CPU, else the plain files
         pnet, rnet, onet = (onnx_file(name, dirs) for name in names)
-        return OnnxMtcnnFaceDetector(pnet, rnet, onet, **options)
+        return OnnxMtcnnFaceDetector(pnet, rnet, onet, threads=FACE_PASS_THREADS, **options)
     for name in names:
         require(name, dirs)  # verified, though facenet-pytorch loads its own copies
     return MtcnnFaceDetector(**options)

@@ -116,3 +116,25 @@ def test_facenet_is_loaded_on_use_and_released_when_idle():
     keep.embed(crops)
     now[0] = 1e9
     assert keep.release_idle() is False and keep.loaded
+
+
+def test_onnx_sessions_keep_the_person_buffers_and_give_the_face_pass_more_threads(tmp_path, onnx_dirs, monkeypatch):
+    import facewatch.detectors.face
+    import facewatch.identity.embedding
+    from facewatch.engine import load_face_detector, load_facenet, load_person_detector
+    from facewatch.weights.ort import FACE_PASS_THREADS
+
+    opened: list[tuple[str, int, bool]] = []
+    for module in (facewatch.detectors.face, facewatch.identity.embedding):
+        def spy(path, what, hint, threads=1, memory_arena=False, _open=module.cpu_session):
+            opened.append((what, threads, memory_arena))
+            return _open(path, what, hint, threads, memory_arena)
+        monkeypatch.setattr(module, "cpu_session", spy)
+    monkeypatch.setenv("FACEWATCH_MODEL_DIR", onnx_dirs)
+    config = load_config(write_config(tmp_path, "onnx"))
+    person = load_person_detector(config, "onnx")._session.get_session_options()
+    assert (person.enable_cpu_mem_arena, person.enable_mem_pattern, person.intra_op_num_threads) == (True, False, 1)
+    load_face_detector(config, "onnx")
+    load_facenet(config, "onnx", "casia-webface")
+    assert opened == [(f"MTCNN {stage} model", FACE_PASS_THREADS, False) for stage in ("P-Net", "R-Net", "O-Net")] \
+        + [("FaceNet model", FACE_PASS_THREADS, False)]

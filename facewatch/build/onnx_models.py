@@ -28,7 +28,7 @@ from facewatch.build.variants import FACENET_BUDGET_MB, Variant, choose, write_r
 from facewatch.build.yolo_shape import ShapeError, landscape_sizes, write_reshaped
 from facewatch.detectors.person import person_session
 from facewatch.paths import write_private
-from facewatch.weights.ort import cpu_session
+from facewatch.weights.ort import FACE_PASS_THREADS, cpu_session
 from facewatch.weights.registry import (
     MTCNN_ONNX_FILES,
     ModelError,
@@ -125,7 +125,7 @@ _AGAIN = "run `facewatch models build` again"
 
 def _open(what: str) -> Callable[[Path], object]:
     """Open a graph of the face pass with the daemon's session settings (weights/ort.cpu_session)."""
-    return lambda path: cpu_session(path, what, _AGAIN)
+    return lambda path: cpu_session(path, what, _AGAIN, FACE_PASS_THREADS)
 
 
 def _open_person(path: Path) -> object:
