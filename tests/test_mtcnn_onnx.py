@@ -16,7 +16,7 @@ from helpers.media import read_frames
 from helpers.shared import DATA, HAMILTON, LFW_IMAGES, REPO, STREET, need, need_torch
 
 from facewatch.detectors.face import MtcnnFaceDetector, OnnxMtcnnFaceDetector
-from facewatch.detectors.mtcnn_onnx import integral_image, nms, pyramid_scales, resample
+from facewatch.detectors.mtcnn_onnx import integral_image, nms, pyramid_scales, resample, resample_whole
 from facewatch.imageio import read_rgb
 from facewatch.weights.registry import MTCNN_ONNX_FILES, REGISTRY, require, sha256_of
 
@@ -148,6 +148,16 @@ def test_area_resampling_matches_torch(region, size):
     theirs = ((interpolate(patch, size=size, mode="area") - 127.5) * 0.0078125).numpy()
     assert ours.shape == theirs.shape == (1, 3, *size) and ours.dtype == np.float32
     assert np.abs(ours - theirs).max() < 1e-6
+
+
+@pytest.mark.parametrize("size", [(325, 577), (109, 193), (12, 21), (700, 1300)], ids=["1080p-first-level", "webcam",
+                                                                                   "last-level", "upscaled"])
+def test_whole_image_resampling_is_the_region_resampling_to_the_bit(size):
+    image = cv2.resize(read_rgb(need(SAMPLES / "multiface.jpg")), (1920, 1080))
+    table = integral_image(image)
+    whole = resample_whole(table, *size)
+    assert whole.dtype == np.float32 and whole.flags.c_contiguous
+    assert np.array_equal(whole, resample(table, np.array([[0, 0, 1920, 1080]]), *size))
 
 
 def test_pyramid_scales_of_a_webcam_frame():

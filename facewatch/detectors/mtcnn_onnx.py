@@ -70,9 +70,31 @@ def resample(table: np.ndarray, regions: np.ndarray, height: int, width: int) ->
     r0, r1 = rows0[:, :, None], rows1[:, :, None]
     c0, c1 = cols0[:, None, :], cols1[:, None, :]
     sums = table[r1, c1] - table[r0, c1] - table[r1, c0] + table[r0, c0]  # (n, height, width, 3)
-    counts = (r1 - r0) * (c1 - c0)
-    means = (sums / counts[..., None]).astype(np.float32)
-    return np.ascontiguousarray(((means - np.float32(127.5)) * np.float32(0.0078125)).transpose(0, 3, 1, 2))
+    return _normalised(sums, (r1 - r0) * (c1 - c0))
+
+
+def resample_whole(table: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The whole image area-resampled to 1x3xheight x width: `resample` of its full region, the same values.
+
+    One axis at a time (row bands of the table, then columns of the bands): on a 1080p frame's largest level 11 ms
+    instead of the 17 ms of `resample`'s four 2-D lookups per output pixel; the integer sums are identical.
+    """
+    rows0, rows1 = (edge[0] for edge in _bins(np.array([0]), np.array([table.shape[0] - 1]), height))
+    cols0, cols1 = (edge[0] for edge in _bins(np.array([0]), np.array([table.shape[1] - 1]), width))
+    bands = table[rows1] - table[rows0]  # (height, W+1, 3): each band's sums over columns [0, x)
+    sums = bands[:, cols1] - bands[:, cols0]  # (height, width, 3)
+    return _normalised(sums[None], ((rows1 - rows0)[:, None] * (cols1 - cols0)[None, :])[None])
+
+
+def _normalised(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """NCHW float32 means of (n, height, width, 3) box sums over (n, height, width) pixel counts, as MTCNN expects."""
+    # In place and in float32, which halves the bytes a 1080p pyramid touches. For bins under 256x256 pixels the sums
+    # are integers below 2**24, exact in float32, and a float32 quotient is the float64 one rounded to float32.
+    means = sums.astype(np.float32)
+    means /= counts[..., None].astype(np.float32)
+    means -= np.float32(127.5)
+    means *= np.float32(0.0078125)
+    return np.ascontiguousarray(means.transpose(0, 3, 1, 2))
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, over_smaller: bool = False) -> np.ndarray:
@@ -144,8 +166,7 @@ def _pnet_candidates(
     table: np.ndarray, height: int, width: int, pnet: Net, scale: float, threshold: float
 ) -> np.ndarray:
     """P-Net on one pyramid level: rows (x1, y1, x2, y2, score, 4 regression offsets) of the cells above threshold."""
-    level = np.array([[0, 0, width, height]])
-    image = resample(table, level, int(height * scale + 1), int(width * scale + 1))
+    image = resample_whole(table, int(height * scale + 1), int(width * scale + 1))
     offsets, probs = pnet(image)
     ys, xs = np.nonzero(probs[0, 1] >= threshold)
     s = np.float32(scale)
