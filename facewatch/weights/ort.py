@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 
 # Intra-op threads of the networks of a face pass (MTCNN, FaceNet), the one moment a stranger's lock waits on
-# inference: on 2 cores, a 1920x1080 frame with six faces took MTCNN 184 -> 151 ms and FaceNet 198 -> 127 ms, for
-# +10 % CPU time at most. The person model, run on every frame, keeps one thread (CPU time, not latency, counts).
+# inference: on 2 cores, a 1920x1080 frame with six faces took MTCNN 235 -> 181 ms and FaceNet 206 -> 138 ms, for
+# +5-14 % CPU time (medians of 8 runs). The person model, run on every frame, keeps one thread (CPU time, not latency, counts).
 FACE_PASS_THREADS = min(2, os.cpu_count() or 1)
 
 
