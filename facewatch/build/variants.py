@@ -8,10 +8,10 @@ Rules:
   2. Each variant is optimised once by ONNX Runtime at its highest level, for this CPU, and saved
      into the model dir (`<name>.ort-opt.onnx`): the daemon loads that graph without re-optimising, which skips the optimiser's
      copies of the weights (FaceNet fp32: load peak 296 -> 164 MB measured here).
-  3. Variants are timed in the daemon's own session settings (the caller's open_session), alternating, after a warm-up;
-     the median of TIMED_RUNS decides. The fastest wins; one within TIE_FRACTION of the fastest wins instead when
-     its file is smaller (it holds less memory for the same speed). A network with a memory budget (FaceNet:
-     FACENET_BUDGET_MB) takes only variants whose graph fits it, or the smallest one when none does.
+  3. Variants are timed in the daemon's own session settings (the caller's open_session), alternating, after a
+     warm-up; the median of TIMED_RUNS decides. The fastest wins; one within TIE_FRACTION of the fastest wins
+     instead when its file is smaller (it holds less memory for the same speed). A network with a memory budget
+     (FaceNet: FACENET_BUDGET_MB) takes only variants whose graph fits it, or the smallest one when none does.
   4. The choice, every timing and the chosen file's sha256 are recorded in variants.json in the model dir, with the
      ONNX Runtime version and the CPU (facewatch.weights.variants reads it; a record from another runtime or CPU
      is ignored: the optimised graph may use instructions or layouts of this one only).

@@ -1,14 +1,16 @@
-"""How the daemon's C heap (glibc malloc) holds large buffers: handed back between face passes, reused within one.
+"""How the daemon's C heap (glibc malloc) holds large buffers: handed back at once, or reused within a short burst.
 
 Rules:
   1. lean_heap (the daemon on the onnx engine, once): blocks over LEAN_MMAP_BYTES (activations, image pyramids)
      are served by mmap, so freeing one hands it back to the OS at once and RSS does not stay at its peak.
   2. The price of rule 1 is a page fault for every page of every such block at every use: an MTCNN pass over a
      1920x1080 frame faulted about 49,000 pages (190 MB of fresh zeroed memory, 115 of its 290 ms, measured here).
-     So inside `reusing_freed_memory()` (the face pass) large blocks come from the heap and a freed one is kept
-     for the next allocation (mmap and trim thresholds raised to REUSE_BYTES) ...
+     So inside `reusing_freed_memory()` large blocks come from the heap and a freed one is kept for the next
+     allocation (mmap and trim thresholds raised to REUSE_BYTES). It suits a run of same-size buffers (MTCNN's
+     R-Net batches); around the whole detector, blocks of ever-changing sizes raised its 1080p peak from +45 to
+     +86 MB, so it is not used there ...
   3. ... and at the end of the outermost window the lean thresholds come back and release_freed_memory hands
-     every free page back: the face pass's buffers live only as long as the pass.
+     every free page back: the buffers live only as long as the window.
   4. release_freed_memory (glibc's malloc_trim) is deferred while a window is open, to its end.
   5. Without rule 1 (tests, the CLI's one-off commands, another C library) the window changes nothing.
 """

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 # Intra-op threads of the networks of a face pass (MTCNN, FaceNet), the one moment a stranger's lock waits on
 # inference: on 2 cores, a 1920x1080 frame with six faces took MTCNN 235 -> 181 ms and FaceNet 206 -> 138 ms, for
-# +5-14 % CPU time (medians of 8 runs). The person model, run on every frame, keeps one thread (CPU time, not latency, counts).
+# +5-14 % CPU time (medians of 8 runs). The person model, run on every frame, keeps one thread: there CPU time
+# counts, not latency.
 FACE_PASS_THREADS = min(2, os.cpu_count() or 1)
 
 
@@ -28,10 +29,10 @@ def cpu_session(
     between runs (the cores are shared with the user's work). Without the memory arena, buffers are freed after
     each run instead of kept at their peak size for the life of the process; with it (a network run on every
     frame at one size), they are kept, planned by the arena alone (no memory pattern: +5 MB for the person model,
-    no faster). A graph `facewatch models build` saved
-    already optimised for this CPU (weights.variants.OPTIMISED_SUFFIX) is loaded as it is: re-optimising would
-    copy its weights again (FaceNet fp32: 296 MB load peak instead of 164). A missing or unreadable file raises
-    FileNotFoundError / ValueError naming `what` and ending with `hint` (how to get a good file).
+    no faster). A graph `facewatch models build` saved already optimised for this CPU
+    (weights.variants.OPTIMISED_SUFFIX) is loaded as it is: re-optimising would copy its weights again (FaceNet
+    fp32: 296 MB load peak instead of 164). A missing or unreadable file raises FileNotFoundError / ValueError naming
+    `what` and ending with `hint` (how to get a good file).
     """
     import onnxruntime as ort
 
